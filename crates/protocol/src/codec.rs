@@ -7,28 +7,52 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 use crate::error::ProtocolError;
 
 /// Decodes a request body of type `T` at `version`. The whole body must be consumed.
-pub fn decode_body<T: Decodable>(api: ApiKey, mut body: Bytes, version: i16) -> Result<T, ProtocolError> {
-    let malformed = |reason: String| ProtocolError::MalformedBody { api: api_name(api), version, reason };
+pub fn decode_body<T: Decodable>(
+    api: ApiKey,
+    mut body: Bytes,
+    version: i16,
+) -> Result<T, ProtocolError> {
+    let malformed = |reason: String| ProtocolError::MalformedBody {
+        api: api_name(api),
+        version,
+        reason,
+    };
     // kafka-protocol's decoders index into the buffer; guard against panics on
     // hostile input so that one bad frame can only close its own connection.
-    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| T::decode(&mut body, version)))
-        .map_err(|_| malformed("decoder panicked".into()))?
-        .map_err(|e| malformed(e.to_string()))?;
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        T::decode(&mut body, version)
+    }))
+    .map_err(|_| malformed("decoder panicked".into()))?
+    .map_err(|e| malformed(e.to_string()))?;
     Ok(decoded)
 }
 
 /// Encodes a full response frame: length prefix, response header (v0 or v1 as
 /// the API and version require) and body.
-pub fn encode_response<T: Encodable>(api: ApiKey, version: i16, correlation_id: i32, body: &T) -> Result<Bytes, ProtocolError> {
-    let err = |reason: String| ProtocolError::Encode { api: api_name(api), version, reason };
+pub fn encode_response<T: Encodable>(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &T,
+) -> Result<Bytes, ProtocolError> {
+    let err = |reason: String| ProtocolError::Encode {
+        api: api_name(api),
+        version,
+        reason,
+    };
     let header_version = api.response_header_version(version);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    let size = header.compute_size(header_version).map_err(|e| err(e.to_string()))?
+    let size = header
+        .compute_size(header_version)
+        .map_err(|e| err(e.to_string()))?
         + body.compute_size(version).map_err(|e| err(e.to_string()))?;
     let mut buf = BytesMut::with_capacity(4 + size);
     buf.put_i32(size as i32);
-    header.encode(&mut buf, header_version).map_err(|e| err(e.to_string()))?;
-    body.encode(&mut buf, version).map_err(|e| err(e.to_string()))?;
+    header
+        .encode(&mut buf, header_version)
+        .map_err(|e| err(e.to_string()))?;
+    body.encode(&mut buf, version)
+        .map_err(|e| err(e.to_string()))?;
     Ok(buf.freeze())
 }
 
@@ -61,7 +85,8 @@ mod tests {
 
     #[test]
     fn api_versions_response_uses_header_v0_even_when_flexible() {
-        let f = encode_response(ApiKey::ApiVersions, 3, 5, &ApiVersionsResponse::default()).expect("encode");
+        let f = encode_response(ApiKey::ApiVersions, 3, 5, &ApiVersionsResponse::default())
+            .expect("encode");
         let len = i32::from_be_bytes([f[0], f[1], f[2], f[3]]) as usize;
         assert_eq!(len, f.len() - 4);
         assert_eq!(&f[4..8], &5i32.to_be_bytes());

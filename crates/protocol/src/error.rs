@@ -15,8 +15,16 @@ pub enum ProtocolError {
     MalformedHeader(String),
     /// A request body could not be decoded at its declared version.
     #[error("malformed {api} v{version} request: {reason}")]
-    MalformedBody { api: &'static str, version: i16, reason: String },
+    MalformedBody {
+        api: &'static str,
+        version: i16,
+        reason: String,
+    },
     /// A response could not be encoded (a broker bug, never client input).
     #[error("cannot encode {api} v{version} response: {reason}")]
-    Encode { api: &'static str, version: i16, reason: String },
+    Encode {
+        api: &'static str,
+        version: i16,
+        reason: String,
+    },
 }

@@ -57,9 +57,18 @@ mod tests {
     #[test]
     fn rejects_oversized_and_negative_lengths_before_reading_body() {
         let mut b = BytesMut::from(&(1i32 << 30).to_be_bytes()[..]);
-        assert_eq!(take_frame(&mut b, 1 << 20), Err(ProtocolError::FrameTooLarge { size: 1 << 30, max: 1 << 20 }));
+        assert_eq!(
+            take_frame(&mut b, 1 << 20),
+            Err(ProtocolError::FrameTooLarge {
+                size: 1 << 30,
+                max: 1 << 20
+            })
+        );
         let mut b = BytesMut::from(&(-5i32).to_be_bytes()[..]);
-        assert_eq!(take_frame(&mut b, 100), Err(ProtocolError::InvalidLength(-5)));
+        assert_eq!(
+            take_frame(&mut b, 100),
+            Err(ProtocolError::InvalidLength(-5))
+        );
     }
 
     proptest! {

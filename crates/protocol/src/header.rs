@@ -29,7 +29,9 @@ pub struct Request {
 /// Reads the fixed prefix of a frame: (api key, version, correlation id).
 pub fn peek_prefix(frame: &[u8]) -> Result<(i16, i16, i32), ProtocolError> {
     if frame.len() < 8 {
-        return Err(ProtocolError::MalformedHeader("frame shorter than the header prefix".into()));
+        return Err(ProtocolError::MalformedHeader(
+            "frame shorter than the header prefix".into(),
+        ));
     }
     Ok((
         i16::from_be_bytes([frame[0], frame[1]]),
@@ -45,13 +47,23 @@ pub fn peek_prefix(frame: &[u8]) -> Result<(i16, i16, i32), ProtocolError> {
 /// caller answers with the protocol's error for that case.
 pub fn parse_request(mut frame: Bytes) -> Result<Request, ProtocolError> {
     let (api_key, api_version, correlation_id) = peek_prefix(&frame)?;
-    let api = ApiKey::try_from(api_key).ok().filter(|_| versions::is_supported(api_key, api_version));
+    let api = ApiKey::try_from(api_key)
+        .ok()
+        .filter(|_| versions::is_supported(api_key, api_version));
     let Some(key) = api else {
         frame.advance(8);
-        return Ok(Request { api_key, api_version, correlation_id, client_id: None, api: None, body: frame });
+        return Ok(Request {
+            api_key,
+            api_version,
+            correlation_id,
+            client_id: None,
+            api: None,
+            body: frame,
+        });
     };
     let header_version = key.request_header_version(api_version);
-    let header = RequestHeader::decode(&mut frame, header_version).map_err(|e| ProtocolError::MalformedHeader(e.to_string()))?;
+    let header = RequestHeader::decode(&mut frame, header_version)
+        .map_err(|e| ProtocolError::MalformedHeader(e.to_string()))?;
     Ok(Request {
         api_key,
         api_version,
@@ -84,7 +96,10 @@ mod tests {
     #[test]
     fn resolves_flexible_and_classic_headers() {
         let r = parse_request(encode_header(18, 3, 2)).expect("v2 header");
-        assert_eq!((r.api, r.correlation_id, r.client_id.as_deref()), (Some(ApiKey::ApiVersions), 77, Some("rdkafka")));
+        assert_eq!(
+            (r.api, r.correlation_id, r.client_id.as_deref()),
+            (Some(ApiKey::ApiVersions), 77, Some("rdkafka"))
+        );
         assert_eq!(&r.body[..], b"body");
         let r = parse_request(encode_header(3, 1, 1)).expect("v1 header");
         assert_eq!(r.api, Some(ApiKey::Metadata));
@@ -94,7 +109,10 @@ mod tests {
     #[test]
     fn unsupported_version_keeps_correlation_id() {
         let r = parse_request(encode_header(18, 99, 2)).expect("parsed prefix");
-        assert_eq!((r.api, r.api_key, r.api_version, r.correlation_id), (None, 18, 99, 77));
+        assert_eq!(
+            (r.api, r.api_key, r.api_version, r.correlation_id),
+            (None, 18, 99, 77)
+        );
         let r = parse_request(encode_header(1000, 0, 1)).expect("unknown key");
         assert!(r.api.is_none());
     }

@@ -54,7 +54,11 @@ mod tests {
     fn table_is_within_what_the_codec_knows() {
         for a in SUPPORTED {
             let codec = a.key.valid_versions();
-            assert!(a.min >= codec.min && a.max <= codec.max, "{:?} outside codec range", a.key);
+            assert!(
+                a.min >= codec.min && a.max <= codec.max,
+                "{:?} outside codec range",
+                a.key
+            );
             assert!(a.min <= a.max);
         }
         assert!(is_supported(18, 4));

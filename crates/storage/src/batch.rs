@@ -78,7 +78,9 @@ impl BatchHeader {
         }
         let len = be_i32(buf, 8);
         if len < (HEADER_LEN - LOG_OVERHEAD) as i32 {
-            return Some(Err(StorageError::Corrupt("batch length smaller than header")));
+            return Some(Err(StorageError::Corrupt(
+                "batch length smaller than header",
+            )));
         }
         Some(Ok((be_i64(buf, 0), LOG_OVERHEAD + len as usize)))
     }
@@ -113,7 +115,9 @@ impl BatchHeader {
             record_count: be_i32(buf, 57),
         };
         if h.last_offset_delta < 0 || h.record_count < 0 {
-            return Err(StorageError::Corrupt("negative record count or offset delta"));
+            return Err(StorageError::Corrupt(
+                "negative record count or offset delta",
+            ));
         }
         Ok(h)
     }
@@ -172,7 +176,9 @@ pub fn validate_batches(buf: &[u8]) -> Result<Vec<BatchHeader>> {
         let rest = &buf[pos..];
         let header = BatchHeader::parse(rest)?;
         if header.size > rest.len() {
-            return Err(StorageError::Corrupt("batch extends past the end of the records"));
+            return Err(StorageError::Corrupt(
+                "batch extends past the end of the records",
+            ));
         }
         if !crc_matches(&rest[..header.size], &header) {
             return Err(StorageError::Corrupt("CRC mismatch"));
@@ -278,7 +284,10 @@ mod tests {
         assert_eq!(h.record_count, 2);
         assert_eq!(h.last_offset_delta, 1);
         assert_eq!(h.max_timestamp, 1001);
-        assert_eq!((h.producer_id, h.producer_epoch, h.base_sequence), (7, 1, 5));
+        assert_eq!(
+            (h.producer_id, h.producer_epoch, h.base_sequence),
+            (7, 1, 5)
+        );
         assert_eq!(h.last_sequence(), 6);
     }
 
@@ -287,7 +296,10 @@ mod tests {
         let mut b = batch(&[b"hello"], 1, None);
         let last = b.len() - 1;
         b[last] ^= 1;
-        assert!(matches!(validate_batches(&b), Err(StorageError::Corrupt(_))));
+        assert!(matches!(
+            validate_batches(&b),
+            Err(StorageError::Corrupt(_))
+        ));
         let b = batch(&[b"hello"], 1, None);
         assert!(validate_batches(&b[..b.len() - 1]).is_err());
         assert!(validate_batches(&b[..30]).is_err());

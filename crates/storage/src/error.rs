@@ -27,10 +27,18 @@ pub enum StorageError {
     OffsetOutOfRange { offset: i64, start: i64, end: i64 },
     /// Idempotent producer: the sequence number does not follow the last one.
     #[error("out of order sequence {got} for producer {producer_id}, expected {expected}")]
-    OutOfOrderSequence { producer_id: i64, expected: i32, got: i32 },
+    OutOfOrderSequence {
+        producer_id: i64,
+        expected: i32,
+        got: i32,
+    },
     /// Idempotent producer: the batch carries an epoch older than the current one.
     #[error("producer {producer_id} epoch {got} is fenced by epoch {current}")]
-    ProducerFenced { producer_id: i64, current: i16, got: i16 },
+    ProducerFenced {
+        producer_id: i64,
+        current: i16,
+        got: i16,
+    },
 }
 
 /// Result alias of this crate.

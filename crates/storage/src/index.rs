@@ -38,8 +38,18 @@ impl IndexFile {
     /// Opens or creates an index. Existing entries are taken to be the file
     /// length divided by the entry size (the file was trimmed at close). With
     /// `preallocate` the file is grown to `max_bytes` for appends.
-    pub fn open(path: &Path, entry_size: usize, max_bytes: usize, preallocate: bool) -> io::Result<Self> {
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+    pub fn open(
+        path: &Path,
+        entry_size: usize,
+        max_bytes: usize,
+        preallocate: bool,
+    ) -> io::Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
         let len = file.metadata()?.len() as usize;
         let entries = len / entry_size;
         let mut idx = IndexFile {
@@ -176,8 +186,16 @@ pub struct OffsetIndex {
 impl OffsetIndex {
     pub const ENTRY: usize = 8;
 
-    pub fn open(path: &Path, base_offset: i64, max_bytes: usize, preallocate: bool) -> io::Result<Self> {
-        Ok(OffsetIndex { file: IndexFile::open(path, Self::ENTRY, max_bytes, preallocate)?, base_offset })
+    pub fn open(
+        path: &Path,
+        base_offset: i64,
+        max_bytes: usize,
+        preallocate: bool,
+    ) -> io::Result<Self> {
+        Ok(OffsetIndex {
+            file: IndexFile::open(path, Self::ENTRY, max_bytes, preallocate)?,
+            base_offset,
+        })
     }
 
     /// Entry `i` as (absolute offset, position).
@@ -202,7 +220,10 @@ impl OffsetIndex {
     /// at or below it, or 0.
     pub fn lookup(&self, offset: i64) -> u32 {
         let rel = (offset - self.base_offset).max(0) as u64;
-        self.file.floor_by(rel, |e| u32_at(e, 0) as u64).map(|i| self.get(i).1).unwrap_or(0)
+        self.file
+            .floor_by(rel, |e| u32_at(e, 0) as u64)
+            .map(|i| self.get(i).1)
+            .unwrap_or(0)
     }
 
     /// Entries strictly increase in offset, positions do not decrease and lie
@@ -226,7 +247,9 @@ impl OffsetIndex {
 
     /// Keeps only entries whose position is below `position`.
     pub fn truncate_to_position(&mut self, position: u32) {
-        let keep = (0..self.file.len()).take_while(|&i| self.get(i).1 < position).count();
+        let keep = (0..self.file.len())
+            .take_while(|&i| self.get(i).1 < position)
+            .count();
         self.file.truncate_entries(keep);
     }
 }
@@ -241,8 +264,16 @@ pub struct TimeIndex {
 impl TimeIndex {
     pub const ENTRY: usize = 12;
 
-    pub fn open(path: &Path, base_offset: i64, max_bytes: usize, preallocate: bool) -> io::Result<Self> {
-        Ok(TimeIndex { file: IndexFile::open(path, Self::ENTRY, max_bytes, preallocate)?, base_offset })
+    pub fn open(
+        path: &Path,
+        base_offset: i64,
+        max_bytes: usize,
+        preallocate: bool,
+    ) -> io::Result<Self> {
+        Ok(TimeIndex {
+            file: IndexFile::open(path, Self::ENTRY, max_bytes, preallocate)?,
+            base_offset,
+        })
     }
 
     /// Entry `i` as (timestamp, absolute offset).
@@ -270,7 +301,9 @@ impl TimeIndex {
 
     /// Offset of the largest entry with a timestamp at or below `ts`.
     pub fn lookup(&self, ts: i64) -> Option<i64> {
-        self.file.floor_by(ts, |e| i64_at(e, 0)).map(|i| self.get(i).1)
+        self.file
+            .floor_by(ts, |e| i64_at(e, 0))
+            .map(|i| self.get(i).1)
     }
 
     /// Timestamps and offsets never decrease.
@@ -284,7 +317,9 @@ impl TimeIndex {
 
     /// Keeps only entries for offsets below `offset`.
     pub fn truncate_to_offset(&mut self, offset: i64) {
-        let keep = (0..self.file.len()).take_while(|&i| self.get(i).1 < offset).count();
+        let keep = (0..self.file.len())
+            .take_while(|&i| self.get(i).1 < offset)
+            .count();
         self.file.truncate_entries(keep);
     }
 }

@@ -56,7 +56,10 @@ impl Default for LogConfig {
 
 impl LogConfig {
     fn index(&self) -> IndexConfig {
-        IndexConfig { max_index_bytes: self.segment_index_bytes, index_interval_bytes: self.index_interval_bytes }
+        IndexConfig {
+            max_index_bytes: self.segment_index_bytes,
+            index_interval_bytes: self.index_interval_bytes,
+        }
     }
 }
 
@@ -103,7 +106,9 @@ impl Log {
             }
         }
         bases.sort_unstable();
-        let checkpoint = fs::read_to_string(dir.join(LOG_START_FILE)).ok().and_then(|s| s.trim().parse::<i64>().ok());
+        let checkpoint = fs::read_to_string(dir.join(LOG_START_FILE))
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok());
         let mut segments = BTreeMap::new();
         let n = bases.len();
         for (i, base) in bases.into_iter().enumerate() {
@@ -116,8 +121,15 @@ impl Log {
             segments.insert(base, Segment::create(dir, base, config.index(), now_ms)?);
         }
         let first_base = segments.keys().next().copied().unwrap_or(0);
-        let next_offset = segments.values().next_back().map(|s| s.next_offset()).unwrap_or(0);
-        let log_start_offset = checkpoint.unwrap_or(first_base).max(first_base).min(next_offset);
+        let next_offset = segments
+            .values()
+            .next_back()
+            .map(|s| s.next_offset())
+            .unwrap_or(0);
+        let log_start_offset = checkpoint
+            .unwrap_or(first_base)
+            .max(first_base)
+            .min(next_offset);
         let mut log = Log {
             dir: dir.to_path_buf(),
             config,
@@ -169,18 +181,30 @@ impl Log {
     }
 
     fn active(&mut self) -> &mut Segment {
-        self.segments.values_mut().next_back().expect("a log always has an active segment")
+        self.segments
+            .values_mut()
+            .next_back()
+            .expect("a log always has an active segment")
     }
 
     /// Validates and appends the record batches of one produce request
     /// partition. `records` is rewritten in place (offsets, leader epoch and,
     /// with `log_append_time`, the timestamp). A retried idempotent batch is
     /// answered with its original offsets and not written again.
-    pub fn append(&mut self, records: &mut [u8], leader_epoch: i32, log_append_time: bool, now_ms: i64) -> Result<AppendResult> {
+    pub fn append(
+        &mut self,
+        records: &mut [u8],
+        leader_epoch: i32,
+        log_append_time: bool,
+        now_ms: i64,
+    ) -> Result<AppendResult> {
         let headers = batch::validate_batches(records)?;
         for h in &headers {
             if h.size > self.config.max_message_bytes {
-                return Err(StorageError::MessageTooLarge { size: h.size, max: self.config.max_message_bytes });
+                return Err(StorageError::MessageTooLarge {
+                    size: h.size,
+                    max: self.config.max_message_bytes,
+                });
             }
         }
         for (i, h) in headers.iter().enumerate() {
@@ -195,7 +219,11 @@ impl Log {
                         bytes: 0,
                     });
                 }
-                return Err(StorageError::OutOfOrderSequence { producer_id: h.producer_id, expected: -1, got: h.base_sequence });
+                return Err(StorageError::OutOfOrderSequence {
+                    producer_id: h.producer_id,
+                    expected: -1,
+                    got: h.base_sequence,
+                });
             }
         }
         let mut offset = self.next_offset;
@@ -250,7 +278,12 @@ impl Log {
         let too_big = active.size() + incoming > cfg.segment_bytes;
         let too_old = now_ms - active.roll_timestamp > cfg.segment_ms;
         let offsets_overflow = next - active.base_offset > u32::MAX as i64 / 2;
-        if too_big || too_old || offsets_overflow || active.index_full() || active.size() + incoming > u32::MAX as u64 {
+        if too_big
+            || too_old
+            || offsets_overflow
+            || active.index_full()
+            || active.size() + incoming > u32::MAX as u64
+        {
             self.roll(now_ms)?;
         }
         Ok(())
@@ -267,14 +300,19 @@ impl Log {
         }
         active.flush()?;
         active.seal()?;
-        self.segments.insert(next, Segment::create(&dir, next, idx, now_ms)?);
+        self.segments
+            .insert(next, Segment::create(&dir, next, idx, now_ms)?);
         tracing::debug!(dir = %dir.display(), base_offset = next, "rolled segment");
         Ok(())
     }
 
     fn check_range(&self, offset: i64) -> Result<()> {
         if offset < self.log_start_offset || offset > self.next_offset {
-            return Err(StorageError::OffsetOutOfRange { offset, start: self.log_start_offset, end: self.next_offset });
+            return Err(StorageError::OffsetOutOfRange {
+                offset,
+                start: self.log_start_offset,
+                end: self.next_offset,
+            });
         }
         Ok(())
     }
@@ -288,9 +326,16 @@ impl Log {
         if offset == self.next_offset {
             return Ok(Vec::new());
         }
-        let floor = self.segments.range(..=offset).next_back().map(|(b, _)| *b).unwrap_or(i64::MIN);
+        let floor = self
+            .segments
+            .range(..=offset)
+            .next_back()
+            .map(|(b, _)| *b)
+            .unwrap_or(i64::MIN);
         for (_, seg) in self.segments.range(floor..) {
-            let Some(bp) = seg.find_offset(offset)? else { continue };
+            let Some(bp) = seg.find_offset(offset)? else {
+                continue;
+            };
             let first = bp.header.size;
             if first > max_bytes && !min_one_batch {
                 return Ok(Vec::new());
@@ -329,7 +374,12 @@ impl Log {
 
     /// The batch holding the largest timestamp in the log.
     pub fn batch_with_max_timestamp(&self) -> Result<Option<Vec<u8>>> {
-        let Some(seg) = self.segments.values().filter(|s| !s.is_empty()).max_by_key(|s| s.max_timestamp()) else {
+        let Some(seg) = self
+            .segments
+            .values()
+            .filter(|s| !s.is_empty())
+            .max_by_key(|s| s.max_timestamp())
+        else {
             return Ok(None);
         };
         let target = seg.max_timestamp();
@@ -346,7 +396,11 @@ impl Log {
     /// the segments entirely below it. Returns the new log start offset.
     pub fn delete_records_before(&mut self, offset: i64, now_ms: i64) -> Result<i64> {
         if offset > self.next_offset || offset < 0 {
-            return Err(StorageError::OffsetOutOfRange { offset, start: self.log_start_offset, end: self.next_offset });
+            return Err(StorageError::OffsetOutOfRange {
+                offset,
+                start: self.log_start_offset,
+                end: self.next_offset,
+            });
         }
         if offset > self.log_start_offset {
             self.log_start_offset = offset;
@@ -405,8 +459,10 @@ impl Log {
             }
             let total = self.size_bytes() as i64;
             let (&base, oldest) = self.segments.iter().next().expect("at least two segments");
-            let by_time = self.config.retention_ms >= 0 && oldest.max_timestamp() < now_ms - self.config.retention_ms;
-            let by_size = self.config.retention_bytes >= 0 && total - oldest.size() as i64 >= self.config.retention_bytes;
+            let by_time = self.config.retention_ms >= 0
+                && oldest.max_timestamp() < now_ms - self.config.retention_ms;
+            let by_size = self.config.retention_bytes >= 0
+                && total - oldest.size() as i64 >= self.config.retention_bytes;
             if !(by_time || by_size) {
                 break;
             }

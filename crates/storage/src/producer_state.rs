@@ -56,23 +56,43 @@ impl ProducerStates {
             return Ok(SequenceCheck::Append);
         };
         if h.producer_epoch < e.epoch {
-            return Err(StorageError::ProducerFenced { producer_id: h.producer_id, current: e.epoch, got: h.producer_epoch });
+            return Err(StorageError::ProducerFenced {
+                producer_id: h.producer_id,
+                current: e.epoch,
+                got: h.producer_epoch,
+            });
         }
         if h.producer_epoch > e.epoch {
             if h.base_sequence != 0 {
-                return Err(StorageError::OutOfOrderSequence { producer_id: h.producer_id, expected: 0, got: h.base_sequence });
+                return Err(StorageError::OutOfOrderSequence {
+                    producer_id: h.producer_id,
+                    expected: 0,
+                    got: h.base_sequence,
+                });
             }
             return Ok(SequenceCheck::Append);
         }
-        if let Some(b) = e.batches.iter().find(|b| b.first_seq == h.base_sequence && b.last_seq == h.last_sequence()) {
+        if let Some(b) = e
+            .batches
+            .iter()
+            .find(|b| b.first_seq == h.base_sequence && b.last_seq == h.last_sequence())
+        {
             return Ok(SequenceCheck::Duplicate(*b));
         }
         let Some(last) = e.batches.back() else {
             return Ok(SequenceCheck::Append);
         };
-        let expected = if last.last_seq == i32::MAX { 0 } else { last.last_seq + 1 };
+        let expected = if last.last_seq == i32::MAX {
+            0
+        } else {
+            last.last_seq + 1
+        };
         if h.base_sequence != expected {
-            return Err(StorageError::OutOfOrderSequence { producer_id: h.producer_id, expected, got: h.base_sequence });
+            return Err(StorageError::OutOfOrderSequence {
+                producer_id: h.producer_id,
+                expected,
+                got: h.base_sequence,
+            });
         }
         Ok(SequenceCheck::Append)
     }
@@ -116,7 +136,12 @@ impl ProducerStates {
             .iter()
             .map(|(id, e)| {
                 let last = e.batches.back();
-                (*id, e.epoch, last.map(|b| b.last_seq).unwrap_or(-1), last.map(|b| b.timestamp).unwrap_or(-1))
+                (
+                    *id,
+                    e.epoch,
+                    last.map(|b| b.last_seq).unwrap_or(-1),
+                    last.map(|b| b.timestamp).unwrap_or(-1),
+                )
             })
             .collect()
     }
@@ -146,14 +171,26 @@ mod tests {
             other => panic!("expected duplicate, got {other:?}"),
         }
         // gap
-        assert!(matches!(s.check(&header(1, 0, 4, 1, 3)), Err(StorageError::OutOfOrderSequence { expected: 3, .. })));
+        assert!(matches!(
+            s.check(&header(1, 0, 4, 1, 3)),
+            Err(StorageError::OutOfOrderSequence { expected: 3, .. })
+        ));
         // next in order
-        assert_eq!(s.check(&header(1, 0, 3, 1, 3)).expect("ok"), SequenceCheck::Append);
+        assert_eq!(
+            s.check(&header(1, 0, 3, 1, 3)).expect("ok"),
+            SequenceCheck::Append
+        );
         // older epoch fenced; newer epoch must restart at 0
         s.update(&header(1, 2, 0, 1, 4));
-        assert!(matches!(s.check(&header(1, 1, 1, 1, 5)), Err(StorageError::ProducerFenced { .. })));
+        assert!(matches!(
+            s.check(&header(1, 1, 1, 1, 5)),
+            Err(StorageError::ProducerFenced { .. })
+        ));
         assert!(s.check(&header(1, 3, 5, 1, 5)).is_err());
-        assert_eq!(s.check(&header(1, 3, 0, 1, 5)).expect("ok"), SequenceCheck::Append);
+        assert_eq!(
+            s.check(&header(1, 3, 0, 1, 5)).expect("ok"),
+            SequenceCheck::Append
+        );
     }
 
     #[test]
@@ -163,6 +200,9 @@ mod tests {
             s.update(&header(9, 0, i, 1, i as i64));
         }
         assert!(s.check(&header(9, 0, 0, 1, 0)).is_err());
-        assert!(matches!(s.check(&header(9, 0, 6, 1, 0)).expect("dup"), SequenceCheck::Duplicate(_)));
+        assert!(matches!(
+            s.check(&header(9, 0, 6, 1, 0)).expect("dup"),
+            SequenceCheck::Duplicate(_)
+        ));
     }
 }

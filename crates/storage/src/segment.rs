@@ -72,7 +72,12 @@ impl Segment {
     /// Creates a new, empty, active segment.
     pub fn create(dir: &Path, base_offset: i64, cfg: IndexConfig, now_ms: i64) -> Result<Self> {
         let (lp, ip, tp) = Self::paths(dir, base_offset);
-        let log = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&lp)?;
+        let log = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&lp)?;
         let _ = std::fs::remove_file(&ip);
         let _ = std::fs::remove_file(&tp);
         Ok(Segment {
@@ -94,7 +99,14 @@ impl Segment {
     /// a torn or corrupt tail is truncated and the indexes are rebuilt;
     /// otherwise indexes are trusted when they pass their sanity check.
     /// `active` preallocates the index files for further appends.
-    pub fn open(dir: &Path, base_offset: i64, cfg: IndexConfig, active: bool, recover: bool, now_ms: i64) -> Result<Self> {
+    pub fn open(
+        dir: &Path,
+        base_offset: i64,
+        cfg: IndexConfig,
+        active: bool,
+        recover: bool,
+        now_ms: i64,
+    ) -> Result<Self> {
         let (lp, ip, tp) = Self::paths(dir, base_offset);
         let log = OpenOptions::new().read(true).write(true).open(&lp)?;
         let size = log.metadata()?.len();
@@ -186,7 +198,9 @@ impl Segment {
     }
 
     fn index_batch(&mut self, h: &BatchHeader, position: u64) -> io::Result<()> {
-        if self.bytes_since_index >= self.index_config.index_interval_bytes || self.offset_index.file.is_empty() {
+        if self.bytes_since_index >= self.index_config.index_interval_bytes
+            || self.offset_index.file.is_empty()
+        {
             self.offset_index.append(h.last_offset(), position as u32)?;
             let ts = self.max_timestamp.max(h.max_timestamp);
             self.time_index.maybe_append(ts, h.last_offset())?;
@@ -229,7 +243,10 @@ impl Segment {
 
     /// Iterates batch headers from a byte position to the end of the segment.
     pub fn headers_from(&self, position: u64) -> HeaderIter<'_> {
-        HeaderIter { seg: self, pos: position }
+        HeaderIter {
+            seg: self,
+            pos: position,
+        }
     }
 
     /// The first batch whose last offset is `>= offset`.
@@ -270,7 +287,11 @@ impl Segment {
     /// Removes every batch at or after `offset` (used by recovery and truncation).
     pub fn truncate_to(&mut self, offset: i64) -> Result<()> {
         if let Some(bp) = self.find_offset(offset)? {
-            let pos = if bp.header.base_offset >= offset { bp.position } else { bp.position + bp.header.size as u64 };
+            let pos = if bp.header.base_offset >= offset {
+                bp.position
+            } else {
+                bp.position + bp.header.size as u64
+            };
             self.log.set_len(pos)?;
             self.size = pos;
             self.offset_index.truncate_to_position(pos as u32);
@@ -297,7 +318,13 @@ impl Segment {
 
     /// Deletes the segment's three files.
     pub fn delete(self) -> Result<()> {
-        let Segment { log, log_path, offset_index, time_index, .. } = self;
+        let Segment {
+            log,
+            log_path,
+            offset_index,
+            time_index,
+            ..
+        } = self;
         drop(log);
         std::fs::remove_file(&log_path)?;
         offset_index.file.delete()?;
@@ -334,7 +361,10 @@ impl Iterator for HeaderIter<'_> {
         if self.pos + h.size as u64 > self.seg.size || h.size < LOG_OVERHEAD {
             return None;
         }
-        let bp = BatchPosition { position: self.pos, header: h };
+        let bp = BatchPosition {
+            position: self.pos,
+            header: h,
+        };
         self.pos += h.size as u64;
         Some(Ok(bp))
     }

@@ -8,7 +8,12 @@ use gregor_storage::{Log, LogConfig, StorageError};
 use proptest::prelude::*;
 
 fn small_config() -> LogConfig {
-    LogConfig { segment_bytes: 1024, index_interval_bytes: 100, segment_index_bytes: 4096, ..LogConfig::default() }
+    LogConfig {
+        segment_bytes: 1024,
+        index_interval_bytes: 100,
+        segment_index_bytes: 4096,
+        ..LogConfig::default()
+    }
 }
 
 /// Every record value in the log, read batch by batch from `from`.
@@ -65,7 +70,10 @@ fn out_of_range_reads_fail_and_end_is_empty() {
     let mut b = batch(&[b"a"], 1, None);
     log.append(&mut b, 0, false, 1).expect("append");
     assert!(log.read(1, 100, true).expect("end").is_empty());
-    assert!(matches!(log.read(2, 100, true), Err(StorageError::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        log.read(2, 100, true),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
     // Without the KIP-74 rule, a batch larger than the limit is not returned.
     assert!(log.read(0, 10, false).expect("small").is_empty());
     assert!(!log.read(0, 10, true).expect("min one").is_empty());
@@ -84,7 +92,12 @@ fn torn_tail_is_truncated_on_recovery() {
     let len = fs::metadata(&seg).expect("meta").len();
     // A torn write: half of a new batch at the end.
     let extra = batch(&[&[99; 50]], 100, None);
-    OpenOptions::new().append(true).open(&seg).expect("open").write_all(&extra[..extra.len() / 2]).expect("w");
+    OpenOptions::new()
+        .append(true)
+        .open(&seg)
+        .expect("open")
+        .write_all(&extra[..extra.len() / 2])
+        .expect("w");
     let log = Log::open(dir.path(), LogConfig::default(), true, 0).expect("recover");
     assert_eq!(log.log_end_offset(), 10);
     assert_eq!(fs::metadata(&seg).expect("meta").len(), len);
@@ -108,7 +121,11 @@ fn corrupt_batch_in_tail_is_cut_with_everything_after_it() {
     bytes[at] ^= 0xff;
     fs::write(&seg, &bytes).expect("write");
     let log = Log::open(dir.path(), LogConfig::default(), true, 0).expect("recover");
-    assert_eq!(log.log_end_offset(), 3, "batches from the corrupt one on are dropped");
+    assert_eq!(
+        log.log_end_offset(),
+        3,
+        "batches from the corrupt one on are dropped"
+    );
     assert_eq!(read_all(&log, 0).len(), 3);
 }
 
@@ -137,7 +154,10 @@ fn damaged_and_missing_indexes_are_rebuilt() {
     assert_eq!(read_all(&log, 0), expected);
     for (base, _) in &expected {
         let data = log.read(*base, 1, true).expect("read");
-        assert_eq!(validate_batches(&data).expect("valid")[0].base_offset, *base);
+        assert_eq!(
+            validate_batches(&data).expect("valid")[0].base_offset,
+            *base
+        );
     }
 }
 
@@ -156,8 +176,14 @@ fn retention_by_size_and_time_and_delete_records() {
     assert!(log.size_bytes() < before && log.size_bytes() <= 2048 + 1024);
     let start = log.log_start_offset();
     assert!(start > 0);
-    assert!(matches!(log.read(start - 1, 100, true), Err(StorageError::OffsetOutOfRange { .. })));
-    assert_eq!(validate_batches(&log.read(start, 100, true).expect("r")).expect("v")[0].base_offset, start);
+    assert!(matches!(
+        log.read(start - 1, 100, true),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
+    assert_eq!(
+        validate_batches(&log.read(start, 100, true).expect("r")).expect("v")[0].base_offset,
+        start
+    );
 
     // DeleteRecords advances the start and survives a restart.
     let new_start = log.delete_records_before(35, 2_000).expect("delete");
@@ -173,7 +199,12 @@ fn retention_by_size_and_time_and_delete_records() {
     assert_eq!(log.log_start_offset(), 40);
     assert_eq!(log.log_end_offset(), 40);
     let mut b = batch(&[b"new"], 10_000, None);
-    assert_eq!(log.append(&mut b, 0, false, 10_000).expect("append").base_offset, 40);
+    assert_eq!(
+        log.append(&mut b, 0, false, 10_000)
+            .expect("append")
+            .base_offset,
+        40
+    );
 }
 
 #[test]
@@ -191,7 +222,10 @@ fn idempotent_state_survives_restart() {
     assert_eq!((res.base_offset, res.last_offset), (0, 1));
     assert_eq!(log.log_end_offset(), 2);
     let mut gap = batch(&[b"c"], 1, Some((5, 0, 5)));
-    assert!(matches!(log.append(&mut gap, 0, false, 1), Err(StorageError::OutOfOrderSequence { .. })));
+    assert!(matches!(
+        log.append(&mut gap, 0, false, 1),
+        Err(StorageError::OutOfOrderSequence { .. })
+    ));
 }
 
 #[test]
@@ -202,7 +236,10 @@ fn timestamps_are_found_through_the_time_index() {
         let mut b = batch(&[&[1; 80]], 1_000 + i * 10, None);
         log.append(&mut b, 0, false, 1).expect("append");
     }
-    let b = log.batch_for_timestamp(1_205).expect("lookup").expect("found");
+    let b = log
+        .batch_for_timestamp(1_205)
+        .expect("lookup")
+        .expect("found");
     assert_eq!(validate_batches(&b).expect("v")[0].base_offset, 21);
     assert!(log.batch_for_timestamp(5_000).expect("lookup").is_none());
     let b = log.batch_with_max_timestamp().expect("max").expect("found");

@@ -1,0 +1,141 @@
+//! Produce (key 0): validate each partition's record batches (header, CRC,
+//! size, idempotent sequence) and append them as sent, in request order.
+//!
+//! The append happens during dispatch, so two pipelined produce requests on
+//! one connection are appended in the order they were sent. With
+//! `log.flush.interval.messages` reached, the response waits for an fsync
+//! (on a blocking thread) before acknowledging acks=1/all.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+
+use super::{code, s, storage_code, Ctx, Outcome};
+use crate::state::{Partition, Topic};
+use crate::topic_config;
+
+fn partition_error(index: i32, error: i16) -> PartitionProduceResponse {
+    PartitionProduceResponse::default()
+        .with_index(index)
+        .with_error_code(error)
+        .with_base_offset(-1)
+}
+
+pub fn handle(ctx: &Ctx, req: ProduceRequest) -> Outcome<ProduceResponse> {
+    let b = &ctx.broker;
+    let now = b.clock.now_ms();
+    let acks = req.acks;
+    let by_id = ctx.version >= 13;
+    let mut to_flush: Vec<Arc<Partition>> = Vec::new();
+    let mut responses = Vec::with_capacity(req.topic_data.len());
+    for td in req.topic_data {
+        let topic: Option<Arc<Topic>> = if by_id {
+            b.topic_by_id(&td.topic_id)
+        } else {
+            b.topic(&td.name.0)
+        };
+        let unknown = if by_id {
+            code::UNKNOWN_TOPIC_ID
+        } else {
+            code::UNKNOWN_TOPIC_OR_PARTITION
+        };
+        let mut parts = Vec::with_capacity(td.partition_data.len());
+        let append_time = topic
+            .as_ref()
+            .map(|t| topic_config::log_append_time(&t.configs.read(), &b.config))
+            .unwrap_or(false);
+        for pd in td.partition_data {
+            if !matches!(acks, -1..=1) {
+                parts.push(partition_error(pd.index, code::INVALID_REQUIRED_ACKS));
+                continue;
+            }
+            let Some(partition) = topic.as_ref().and_then(|t| t.partition(pd.index)) else {
+                parts.push(partition_error(pd.index, unknown));
+                continue;
+            };
+            let Some(records) = pd.records else {
+                parts.push(partition_error(pd.index, code::CORRUPT_MESSAGE));
+                continue;
+            };
+            let mut buf = records
+                .try_into_mut()
+                .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+            let result = {
+                let mut log = partition.log.lock();
+                let r = log.append(&mut buf, 0, append_time, now);
+                if let Ok(a) = &r {
+                    partition.publish(&log, a.record_count);
+                }
+                r
+            };
+            match result {
+                Ok(a) => {
+                    if !a.duplicate
+                        && partition.unflushed() >= b.config.flush_interval_messages
+                        && acks != 0
+                    {
+                        to_flush.push(partition.clone());
+                    }
+                    parts.push(
+                        PartitionProduceResponse::default()
+                            .with_index(pd.index)
+                            .with_base_offset(a.base_offset)
+                            .with_log_append_time_ms(a.log_append_time)
+                            .with_log_start_offset(partition.log_start_offset()),
+                    );
+                }
+                Err(e) => {
+                    tracing::debug!(topic = %td.name.0, partition = pd.index, error = %e, "produce rejected");
+                    parts.push(
+                        partition_error(pd.index, storage_code(&e))
+                            .with_error_message(Some(s(e.to_string())))
+                            .with_log_start_offset(partition.log_start_offset()),
+                    );
+                }
+            }
+        }
+        let mut tr = TopicProduceResponse::default().with_partition_responses(parts);
+        tr = if by_id {
+            tr.with_topic_id(td.topic_id)
+        } else {
+            tr.with_name(td.name)
+        };
+        responses.push(tr);
+    }
+    if acks == 0 {
+        return Outcome::Silent;
+    }
+    let resp = ProduceResponse::default().with_responses(responses);
+    if to_flush.is_empty() {
+        return Outcome::Now(resp);
+    }
+    Outcome::Later(Box::pin(async move {
+        let flushed =
+            tokio::task::spawn_blocking(move || to_flush.iter().try_for_each(|p| p.flush())).await;
+        match flushed {
+            Ok(Ok(())) => resp,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "fsync failed; failing the produce");
+                fail_all(resp, code::KAFKA_STORAGE_ERROR)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "flush task failed");
+                fail_all(resp, code::KAFKA_STORAGE_ERROR)
+            }
+        }
+    }))
+}
+
+fn fail_all(mut resp: ProduceResponse, error: i16) -> ProduceResponse {
+    for t in &mut resp.responses {
+        for p in &mut t.partition_responses {
+            if p.error_code == code::NONE {
+                p.error_code = error;
+                p.base_offset = -1;
+            }
+        }
+    }
+    resp
+}

@@ -1,0 +1,615 @@
+//! The broker's shared state: topics, their partitions' logs, and the
+//! metadata that must survive restarts.
+//!
+//! On disk, in the data directory (`log.dirs`):
+//! * `gregor-metadata.json`: cluster id, node id, the producer-id block and
+//!   every topic (name, topic id, partition count, config overrides). Written
+//!   atomically (temp file, fsync, rename) on every change.
+//! * `<topic>-<partition>/`: one partition log (see `gregor_storage::Log`).
+//! * `.clean-shutdown`: present only after a graceful stop; when missing at
+//!   start, active segments are recovered (CRC-checked, torn tails truncated).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use gregor_storage::{Log, LogConfig};
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::clock::Clock;
+use crate::config::BrokerConfig;
+use crate::error::{BrokerError, Result};
+use crate::topic_config;
+
+const METADATA_FILE: &str = "gregor-metadata.json";
+const CLEAN_SHUTDOWN_FILE: &str = ".clean-shutdown";
+const PRODUCER_ID_BLOCK: i64 = 1000;
+
+/// One partition: its log plus what readers need without taking the lock.
+#[derive(Debug)]
+pub struct Partition {
+    pub index: i32,
+    pub log: Mutex<Log>,
+    /// Woken after every append (long-polling fetches wait on it).
+    pub appended: Notify,
+    high_watermark: AtomicI64,
+    log_start_offset: AtomicI64,
+    unflushed: AtomicI64,
+}
+
+impl Partition {
+    fn new(index: i32, log: Log) -> Self {
+        let p = Partition {
+            index,
+            high_watermark: AtomicI64::new(log.log_end_offset()),
+            log_start_offset: AtomicI64::new(log.log_start_offset()),
+            log: Mutex::new(log),
+            appended: Notify::new(),
+            unflushed: AtomicI64::new(0),
+        };
+        p.appended.notify_waiters();
+        p
+    }
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark.load(Ordering::Acquire)
+    }
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset.load(Ordering::Acquire)
+    }
+    /// Publishes the log's offsets after a change and wakes waiting fetches.
+    pub fn publish(&self, log: &Log, appended_records: i64) {
+        self.log_start_offset
+            .store(log.log_start_offset(), Ordering::Release);
+        self.high_watermark
+            .store(log.log_end_offset(), Ordering::Release);
+        if appended_records > 0 {
+            self.unflushed.fetch_add(appended_records, Ordering::AcqRel);
+            self.appended.notify_waiters();
+        }
+    }
+    /// Records appended since the last flush.
+    pub fn unflushed(&self) -> i64 {
+        self.unflushed.load(Ordering::Acquire)
+    }
+    /// fsyncs the log (blocking: call from a blocking thread).
+    pub fn flush(&self) -> Result<()> {
+        let pending = self.unflushed.swap(0, Ordering::AcqRel);
+        if pending > 0 {
+            if let Err(e) = self.log.lock().flush() {
+                self.unflushed.fetch_add(pending, Ordering::AcqRel);
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A topic and its partitions.
+#[derive(Debug)]
+pub struct Topic {
+    pub name: String,
+    pub id: Uuid,
+    pub partitions: RwLock<Vec<Arc<Partition>>>,
+    pub configs: RwLock<BTreeMap<String, String>>,
+}
+
+impl Topic {
+    pub fn partition(&self, index: i32) -> Option<Arc<Partition>> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.partitions.read().get(i).cloned())
+    }
+    pub fn partition_count(&self) -> i32 {
+        self.partitions.read().len() as i32
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, Default)]
+struct MetadataFile {
+    cluster_id: String,
+    node_id: i32,
+    producer_id_block_end: i64,
+    topics: Vec<TopicRecord>,
+}
+
+#[derive(Debug, Serialize, Deserialize, Clone)]
+struct TopicRecord {
+    name: String,
+    id: Uuid,
+    partitions: i32,
+    configs: BTreeMap<String, String>,
+}
+
+#[derive(Default)]
+struct Topics {
+    by_name: HashMap<String, Arc<Topic>>,
+    by_id: HashMap<Uuid, Arc<Topic>>,
+}
+
+/// Why a topic operation was refused (mapped to Kafka error codes by handlers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopicError {
+    InvalidName(String),
+    AlreadyExists,
+    UnknownTopic,
+    InvalidPartitions(String),
+    InvalidReplicationFactor(String),
+    InvalidConfig(String),
+    Disabled,
+    Internal(String),
+}
+
+/// The shared state of one broker.
+pub struct Broker {
+    pub config: BrokerConfig,
+    pub clock: Arc<dyn Clock>,
+    pub cluster_id: String,
+    topics: RwLock<Topics>,
+    /// Serialises metadata changes and their persistence.
+    meta: Mutex<MetadataFile>,
+    next_producer_id: Mutex<i64>,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("cluster_id", &self.cluster_id)
+            .finish()
+    }
+}
+
+/// Kafka's topic-name rule: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
+pub fn validate_topic_name(name: &str) -> std::result::Result<(), String> {
+    if name.is_empty() {
+        return Err("Topic name is illegal, it can't be empty".into());
+    }
+    if name == "." || name == ".." {
+        return Err("Topic name cannot be \".\" or \"..\"".into());
+    }
+    if name.len() > 249 {
+        return Err(format!(
+            "Topic name is illegal, it can't be longer than 249 characters, topic name: {name}"
+        ));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
+    {
+        return Err(format!("Topic name {name} is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"));
+    }
+    Ok(())
+}
+
+fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, data)?;
+    fs::File::open(&tmp)?.sync_all()?;
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+impl Broker {
+    /// Opens the data directory: loads metadata and every partition log,
+    /// recovering them if the last shutdown was not clean.
+    pub fn open(config: BrokerConfig, clock: Arc<dyn Clock>) -> Result<Arc<Broker>> {
+        let dir = config.data_dir.clone();
+        fs::create_dir_all(&dir)?;
+        let meta_path = dir.join(METADATA_FILE);
+        let mut meta: MetadataFile = match fs::read(&meta_path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| BrokerError::Metadata {
+                path: meta_path.display().to_string(),
+                reason: e.to_string(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => MetadataFile::default(),
+            Err(e) => return Err(e.into()),
+        };
+        if meta.cluster_id.is_empty() {
+            meta.cluster_id = cluster_id_from(Uuid::new_v4());
+        }
+        meta.node_id = config.node_id;
+        let clean_marker = dir.join(CLEAN_SHUTDOWN_FILE);
+        let clean = clean_marker.exists();
+        if clean {
+            fs::remove_file(&clean_marker)?;
+        } else if !meta.topics.is_empty() {
+            tracing::warn!(dir = %dir.display(), "previous shutdown was not clean; recovering logs");
+        }
+        let now = clock.now_ms();
+        let mut topics = Topics::default();
+        for rec in &meta.topics {
+            let topic = Self::open_topic(&config, rec, !clean, now)?;
+            topics.by_id.insert(topic.id, topic.clone());
+            topics.by_name.insert(topic.name.clone(), topic);
+        }
+        let next_pid = meta.producer_id_block_end;
+        let broker = Broker {
+            cluster_id: meta.cluster_id.clone(),
+            config,
+            clock,
+            topics: RwLock::new(topics),
+            meta: Mutex::new(meta),
+            next_producer_id: Mutex::new(next_pid),
+        };
+        broker.persist(&broker.meta.lock())?;
+        tracing::info!(dir = %dir.display(), topics = broker.topics.read().by_name.len(), clean, "data directory loaded");
+        Ok(Arc::new(broker))
+    }
+
+    fn partition_dir(config: &BrokerConfig, topic: &str, p: i32) -> PathBuf {
+        config.data_dir.join(format!("{topic}-{p}"))
+    }
+
+    fn open_topic(
+        config: &BrokerConfig,
+        rec: &TopicRecord,
+        recover: bool,
+        now: i64,
+    ) -> Result<Arc<Topic>> {
+        let log_config = topic_config::log_config(&rec.configs, config);
+        let mut parts = Vec::with_capacity(rec.partitions as usize);
+        for p in 0..rec.partitions {
+            let log = Log::open(
+                &Self::partition_dir(config, &rec.name, p),
+                log_config,
+                recover,
+                now,
+            )?;
+            parts.push(Arc::new(Partition::new(p, log)));
+        }
+        Ok(Arc::new(Topic {
+            name: rec.name.clone(),
+            id: rec.id,
+            partitions: RwLock::new(parts),
+            configs: RwLock::new(rec.configs.clone()),
+        }))
+    }
+
+    fn persist(&self, meta: &MetadataFile) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(meta).map_err(|e| BrokerError::Metadata {
+            path: METADATA_FILE.into(),
+            reason: e.to_string(),
+        })?;
+        write_atomic(&self.config.data_dir.join(METADATA_FILE), &bytes)?;
+        Ok(())
+    }
+
+    pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
+        self.topics.read().by_name.get(name).cloned()
+    }
+    pub fn topic_by_id(&self, id: &Uuid) -> Option<Arc<Topic>> {
+        self.topics.read().by_id.get(id).cloned()
+    }
+    /// All topics, sorted by name.
+    pub fn topics(&self) -> Vec<Arc<Topic>> {
+        let mut v: Vec<_> = self.topics.read().by_name.values().cloned().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// Checks a topic creation without performing it (CreateTopics `validate_only`).
+    pub fn validate_new_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication: i16,
+        configs: &BTreeMap<String, String>,
+    ) -> std::result::Result<(), TopicError> {
+        validate_topic_name(name).map_err(TopicError::InvalidName)?;
+        if self.topic(name).is_some() {
+            return Err(TopicError::AlreadyExists);
+        }
+        if partitions <= 0 && partitions != -1 {
+            return Err(TopicError::InvalidPartitions(format!(
+                "Number of partitions was set to an invalid non-positive value: {partitions}"
+            )));
+        }
+        if partitions > 100_000 {
+            return Err(TopicError::InvalidPartitions(format!(
+                "Number of partitions {partitions} is larger than 100000"
+            )));
+        }
+        if replication != 1 && replication != -1 {
+            return Err(TopicError::InvalidReplicationFactor(format!(
+                "Replication factor: {replication} larger than available brokers: 1 (or not positive)"
+            )));
+        }
+        for (k, v) in configs {
+            topic_config::validate(k, Some(v)).map_err(TopicError::InvalidConfig)?;
+        }
+        Ok(())
+    }
+
+    /// Creates a topic (validated as above). `partitions == -1` means `num.partitions`.
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication: i16,
+        configs: BTreeMap<String, String>,
+    ) -> std::result::Result<Arc<Topic>, TopicError> {
+        let mut meta = self.meta.lock();
+        self.validate_new_topic(name, partitions, replication, &configs)?;
+        let partitions = if partitions == -1 {
+            self.config.num_partitions
+        } else {
+            partitions
+        };
+        let rec = TopicRecord {
+            name: name.to_string(),
+            id: Uuid::new_v4(),
+            partitions,
+            configs,
+        };
+        // A leftover directory of a deleted topic with the same name must not leak into the new one.
+        for p in 0..partitions {
+            let d = Self::partition_dir(&self.config, name, p);
+            if d.exists() {
+                fs::remove_dir_all(&d).map_err(|e| TopicError::Internal(e.to_string()))?;
+            }
+        }
+        let topic = Self::open_topic(&self.config, &rec, false, self.clock.now_ms())
+            .map_err(|e| TopicError::Internal(e.to_string()))?;
+        meta.topics.push(rec);
+        self.persist(&meta)
+            .map_err(|e| TopicError::Internal(e.to_string()))?;
+        let mut t = self.topics.write();
+        t.by_id.insert(topic.id, topic.clone());
+        t.by_name.insert(topic.name.clone(), topic.clone());
+        tracing::info!(topic = name, partitions, "created topic");
+        Ok(topic)
+    }
+
+    /// Deletes a topic and its data.
+    pub fn delete_topic(&self, name: &str) -> std::result::Result<Uuid, TopicError> {
+        if !self.config.delete_topic_enable {
+            return Err(TopicError::Disabled);
+        }
+        let mut meta = self.meta.lock();
+        let topic = {
+            let mut t = self.topics.write();
+            let topic = t.by_name.remove(name).ok_or(TopicError::UnknownTopic)?;
+            t.by_id.remove(&topic.id);
+            topic
+        };
+        meta.topics.retain(|r| r.name != name);
+        self.persist(&meta)
+            .map_err(|e| TopicError::Internal(e.to_string()))?;
+        for p in topic.partitions.read().iter() {
+            p.appended.notify_waiters();
+            let dir = Self::partition_dir(&self.config, name, p.index);
+            if let Err(e) = fs::remove_dir_all(&dir) {
+                tracing::warn!(dir = %dir.display(), error = %e, "could not remove deleted partition");
+            }
+        }
+        tracing::info!(topic = name, "deleted topic");
+        Ok(topic.id)
+    }
+
+    /// Grows a topic to `count` partitions.
+    pub fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> std::result::Result<(), TopicError> {
+        let mut meta = self.meta.lock();
+        let topic = self.topic(name).ok_or(TopicError::UnknownTopic)?;
+        let current = topic.partition_count();
+        if count <= current {
+            return Err(TopicError::InvalidPartitions(format!("Topic currently has {current} partitions, which is higher than the requested {count}.")));
+        }
+        if count > 100_000 {
+            return Err(TopicError::InvalidPartitions(format!(
+                "Number of partitions {count} is larger than 100000"
+            )));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let log_config = topic_config::log_config(&topic.configs.read(), &self.config);
+        let now = self.clock.now_ms();
+        let mut new = Vec::new();
+        for p in current..count {
+            let log = Log::open(
+                &Self::partition_dir(&self.config, name, p),
+                log_config,
+                false,
+                now,
+            )
+            .map_err(|e| TopicError::Internal(e.to_string()))?;
+            new.push(Arc::new(Partition::new(p, log)));
+        }
+        if let Some(rec) = meta.topics.iter_mut().find(|r| r.name == name) {
+            rec.partitions = count;
+        }
+        self.persist(&meta)
+            .map_err(|e| TopicError::Internal(e.to_string()))?;
+        topic.partitions.write().extend(new);
+        Ok(())
+    }
+
+    /// Replaces (`incremental == false`) or edits a topic's config overrides.
+    /// `changes` maps a key to `Some(value)` to set, `None` to remove.
+    pub fn alter_topic_configs(
+        &self,
+        name: &str,
+        changes: &[(String, Option<String>)],
+        replace: bool,
+        validate_only: bool,
+    ) -> std::result::Result<(), TopicError> {
+        let mut meta = self.meta.lock();
+        let topic = self.topic(name).ok_or(TopicError::UnknownTopic)?;
+        let mut next = if replace {
+            BTreeMap::new()
+        } else {
+            topic.configs.read().clone()
+        };
+        for (k, v) in changes {
+            match v {
+                Some(v) => {
+                    topic_config::validate(k, Some(v)).map_err(TopicError::InvalidConfig)?;
+                    next.insert(k.clone(), v.clone());
+                }
+                None => {
+                    if topic_config::find(k).is_none() {
+                        return Err(TopicError::InvalidConfig(format!(
+                            "Unknown topic config name: {k}"
+                        )));
+                    }
+                    next.remove(k);
+                }
+            }
+        }
+        if validate_only {
+            return Ok(());
+        }
+        if let Some(rec) = meta.topics.iter_mut().find(|r| r.name == name) {
+            rec.configs = next.clone();
+        }
+        self.persist(&meta)
+            .map_err(|e| TopicError::Internal(e.to_string()))?;
+        let log_config: LogConfig = topic_config::log_config(&next, &self.config);
+        *topic.configs.write() = next;
+        for p in topic.partitions.read().iter() {
+            p.log.lock().set_config(log_config);
+        }
+        Ok(())
+    }
+
+    /// Hands out a fresh producer id; ids are reserved on disk in blocks so an
+    /// id is never reused after a restart.
+    pub fn allocate_producer_id(&self) -> Result<i64> {
+        let mut next = self.next_producer_id.lock();
+        let mut meta = self.meta.lock();
+        if *next >= meta.producer_id_block_end {
+            meta.producer_id_block_end = *next + PRODUCER_ID_BLOCK;
+            self.persist(&meta)?;
+        }
+        let id = *next;
+        *next += 1;
+        Ok(id)
+    }
+
+    /// Every partition of every topic.
+    pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
+        self.topics()
+            .iter()
+            .flat_map(|t| t.partitions.read().clone())
+            .collect()
+    }
+
+    /// fsyncs every partition with unflushed appends (blocking).
+    pub fn flush_all(&self) -> Result<()> {
+        for p in self.all_partitions() {
+            p.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Applies retention to every partition (blocking).
+    pub fn enforce_retention(&self) -> Result<usize> {
+        let now = self.clock.now_ms();
+        let mut deleted = 0;
+        for p in self.all_partitions() {
+            let mut log = p.log.lock();
+            deleted += log.enforce_retention(now)?;
+            p.publish(&log, 0);
+        }
+        Ok(deleted)
+    }
+
+    /// Graceful stop: flush and close every log, then mark the shutdown clean.
+    pub fn close(&self) -> Result<()> {
+        let topics = std::mem::take(&mut *self.topics.write());
+        for t in topics.by_name.values() {
+            for p in t.partitions.write().drain(..) {
+                p.appended.notify_waiters();
+                match Arc::try_unwrap(p) {
+                    Ok(p) => p.log.into_inner().close()?,
+                    Err(p) => p.log.lock().flush()?,
+                }
+            }
+        }
+        write_atomic(&self.config.data_dir.join(CLEAN_SHUTDOWN_FILE), b"")?;
+        tracing::info!("logs flushed and closed");
+        Ok(())
+    }
+}
+
+/// Kafka cluster ids are 16 random bytes in URL-safe base64 without padding.
+fn cluster_id_from(u: Uuid) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let b = u.as_bytes();
+    let mut out = String::new();
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for &x in b {
+        acc = (acc << 8) | x as u32;
+        bits += 8;
+        while bits >= 6 {
+            bits -= 6;
+            out.push(A[((acc >> bits) & 63) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(A[((acc << (6 - bits)) & 63) as usize] as char);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+
+    fn cfg(dir: &Path) -> BrokerConfig {
+        BrokerConfig {
+            data_dir: dir.to_path_buf(),
+            ..BrokerConfig::default()
+        }
+    }
+
+    #[test]
+    fn topics_and_producer_ids_survive_restart() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let b = Broker::open(cfg(dir.path()), Arc::new(SystemClock)).expect("open");
+        let t = b
+            .create_topic("orders", 3, 1, BTreeMap::new())
+            .expect("create");
+        let id = t.id;
+        assert_eq!(
+            b.create_topic("orders", 1, 1, BTreeMap::new())
+                .expect_err("dup"),
+            TopicError::AlreadyExists
+        );
+        assert!(matches!(
+            b.create_topic("bad name", 1, 1, BTreeMap::new()),
+            Err(TopicError::InvalidName(_))
+        ));
+        let pid = b.allocate_producer_id().expect("pid");
+        b.close().expect("close");
+        drop(b);
+        let b = Broker::open(cfg(dir.path()), Arc::new(SystemClock)).expect("reopen");
+        let t = b.topic("orders").expect("still there");
+        assert_eq!((t.id, t.partition_count()), (id, 3));
+        assert!(b.allocate_producer_id().expect("pid") > pid);
+        b.create_partitions("orders", 5, false).expect("grow");
+        assert_eq!(b.topic("orders").expect("t").partition_count(), 5);
+        b.delete_topic("orders").expect("delete");
+        assert!(b.topic("orders").is_none());
+        assert!(!dir.path().join("orders-0").exists());
+    }
+
+    #[test]
+    fn cluster_id_is_22_chars() {
+        assert_eq!(cluster_id_from(Uuid::new_v4()).len(), 22);
+    }
+}
