@@ -1,0 +1,335 @@
+//! Malformed, oversized and invalid requests on raw sockets: each closes only
+//! its own connection or gets the precise Kafka error, and a real client
+//! keeps working.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use gregor_blackbox::Gregor;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    ApiKey, MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse, RequestHeader,
+    ResponseHeader, TopicName,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+fn connect(g: &Gregor) -> TcpStream {
+    let s = TcpStream::connect(&g.addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s
+}
+
+/// True when the broker closed the connection (EOF or reset) instead of answering.
+fn closed_by_broker(s: &mut TcpStream) -> bool {
+    let mut b = [0u8; 1];
+    match s.read(&mut b) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    }
+}
+
+fn frame<T: Encodable>(key: ApiKey, version: i16, body: &T) -> Vec<u8> {
+    let header = RequestHeader::default()
+        .with_request_api_key(key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(42)
+        .with_client_id(Some(StrBytes::from_static_str("raw")));
+    let mut b = BytesMut::new();
+    header
+        .encode(&mut b, key.request_header_version(version))
+        .expect("header");
+    body.encode(&mut b, version).expect("body");
+    let mut out = (b.len() as i32).to_be_bytes().to_vec();
+    out.extend_from_slice(&b);
+    out
+}
+
+fn read_response(s: &mut TcpStream) -> Bytes {
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).expect("response length");
+    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+    s.read_exact(&mut body).expect("response body");
+    Bytes::from(body)
+}
+
+fn call<Q: Encodable, R: Decodable>(s: &mut TcpStream, key: ApiKey, version: i16, req: &Q) -> R {
+    s.write_all(&frame(key, version, req)).expect("write");
+    let mut b = read_response(s);
+    let h = ResponseHeader::decode(&mut b, key.response_header_version(version)).expect("header");
+    assert_eq!(h.correlation_id, 42);
+    R::decode(&mut b, version).expect("decode response")
+}
+
+fn assert_client_works(g: &Gregor, topic: &str) {
+    let p: BaseProducer = g.client_config().create().expect("producer");
+    p.send(BaseRecord::<(), _>::to(topic).payload("still alive"))
+        .expect("send");
+    assert_eq!(
+        p.flush(Duration::from_secs(20)).map_err(|e| e.to_string()),
+        Ok(())
+    );
+    let c: BaseConsumer = g.client_config().create().expect("consumer");
+    let (_, hi) = c
+        .fetch_watermarks(topic, 0, Duration::from_secs(20))
+        .expect("watermarks");
+    assert!(hi >= 1);
+}
+
+#[test]
+fn garbage_and_oversized_frames_close_only_their_connection() {
+    let g = Gregor::start_with(&[("GREGOR_SOCKET_REQUEST_MAX_BYTES", "1048576")]);
+    // A healthy connection opened before the bad ones, used after them.
+    let mut healthy = connect(&g);
+
+    let mut s = connect(&g);
+    s.write_all(&(200 * 1024 * 1024i32).to_be_bytes())
+        .expect("write");
+    assert!(closed_by_broker(&mut s), "oversized frame was not refused");
+
+    let mut s = connect(&g);
+    s.write_all(&(-1i32).to_be_bytes()).expect("write");
+    assert!(closed_by_broker(&mut s), "negative length was not refused");
+
+    let mut s = connect(&g);
+    let mut junk = 64i32.to_be_bytes().to_vec();
+    junk.extend((0..64).map(|i| (i * 37 + 11) as u8));
+    s.write_all(&junk).expect("write");
+    assert!(closed_by_broker(&mut s), "garbage was not refused");
+
+    // Unknown API key.
+    let mut s = connect(&g);
+    let mut f = 10i32.to_be_bytes().to_vec();
+    f.extend_from_slice(&[0x27, 0x0f, 0, 0, 0, 0, 0, 1, 0xff, 0xff]);
+    s.write_all(&f).expect("write");
+    assert!(closed_by_broker(&mut s), "unknown api key was not refused");
+
+    // Metadata v0 declaring 2^31-1 topics in a 15-byte body (the codec's OOM case).
+    let mut s = connect(&g);
+    let mut body = vec![0u8, 3, 0, 0, 0, 0, 0, 1, 0xff, 0xff];
+    body.extend_from_slice(&i32::MAX.to_be_bytes());
+    body.push(0);
+    let mut f = (body.len() as i32).to_be_bytes().to_vec();
+    f.extend_from_slice(&body);
+    s.write_all(&f).expect("write");
+    assert!(
+        closed_by_broker(&mut s),
+        "hostile array count was not refused"
+    );
+
+    // A truncated frame followed by EOF.
+    let mut s = connect(&g);
+    s.write_all(&[0, 0, 0, 100, 1, 2, 3]).expect("write");
+    s.shutdown(std::net::Shutdown::Write).expect("shutdown");
+    assert!(closed_by_broker(&mut s));
+
+    let md: MetadataResponse = call(
+        &mut healthy,
+        ApiKey::Metadata,
+        9,
+        &MetadataRequest::default(),
+    );
+    assert_eq!(md.brokers.len(), 1);
+    assert_client_works(&g, "after-garbage");
+}
+
+#[test]
+fn api_versions_at_an_unknown_version_gets_v0_unsupported_version() {
+    let g = Gregor::start();
+    let mut s = connect(&g);
+    // ApiVersions v99 with a v2 header (what a newer client would send).
+    let mut b = BytesMut::new();
+    RequestHeader::default()
+        .with_request_api_key(18)
+        .with_request_api_version(99)
+        .with_correlation_id(7)
+        .with_client_id(Some(StrBytes::from_static_str("future")))
+        .encode(&mut b, 2)
+        .expect("header");
+    b.extend_from_slice(&[0, 0, 0]);
+    let mut f = (b.len() as i32).to_be_bytes().to_vec();
+    f.extend_from_slice(&b);
+    s.write_all(&f).expect("write");
+    let r = read_response(&mut s);
+    assert_eq!(&r[0..4], &7i32.to_be_bytes(), "correlation id");
+    assert_eq!(i16::from_be_bytes([r[4], r[5]]), 35, "UNSUPPORTED_VERSION");
+    let n = i32::from_be_bytes([r[6], r[7], r[8], r[9]]);
+    assert!(n >= 10, "the v0 response lists our ranges");
+    let entry = |i: usize| {
+        let at = 10 + i * 6;
+        (
+            i16::from_be_bytes([r[at], r[at + 1]]),
+            i16::from_be_bytes([r[at + 2], r[at + 3]]),
+            i16::from_be_bytes([r[at + 4], r[at + 5]]),
+        )
+    };
+    assert!((0..n as usize).map(entry).any(|e| e == (18, 0, 4)));
+    assert!(
+        (0..n as usize).map(entry).all(|e| e.0 != 11),
+        "JoinGroup is not implemented and must not be advertised"
+    );
+}
+
+fn batch(values: &[&str], corrupt: bool) -> Bytes {
+    let records: Vec<Record> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: -1,
+            timestamp: 1000,
+            key: None,
+            value: Some(Bytes::copy_from_slice(v.as_bytes())),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut b = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut b,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode");
+    if corrupt {
+        let last = b.len() - 1;
+        b[last] ^= 0x55;
+    }
+    b.freeze()
+}
+
+fn produce(topic: &str, records: Bytes) -> ProduceRequest {
+    ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_string(topic.into())))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(records))])])
+}
+
+#[test]
+fn invalid_requests_get_precise_error_codes() {
+    let g = Gregor::start_with(&[
+        ("GREGOR_AUTO_CREATE_TOPICS_ENABLE", "false"),
+        ("GREGOR_MESSAGE_MAX_BYTES", "1000"),
+    ]);
+    let mut s = connect(&g);
+    let md = |name: &str| {
+        MetadataRequest::default()
+            .with_topics(Some(vec![MetadataRequestTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_string(name.into()))))]))
+            .with_allow_auto_topic_creation(true)
+    };
+    let r: MetadataResponse = call(&mut s, ApiKey::Metadata, 12, &md("no-such-topic"));
+    assert_eq!(
+        r.topics[0].error_code, 3,
+        "UNKNOWN_TOPIC_OR_PARTITION with auto-creation off"
+    );
+    let r: MetadataResponse = call(&mut s, ApiKey::Metadata, 12, &md("bad/name"));
+    assert_eq!(r.topics[0].error_code, 17, "INVALID_TOPIC_EXCEPTION");
+
+    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+        g.client_config().create().expect("admin");
+    let rt = tokio::runtime::Runtime::new().expect("rt");
+    rt.block_on(admin.create_topics(
+        &[rdkafka::admin::NewTopic::new(
+            "t",
+            1,
+            rdkafka::admin::TopicReplication::Fixed(1),
+        )],
+        &rdkafka::admin::AdminOptions::new(),
+    ))
+    .expect("create");
+
+    let r: ProduceResponse = call(
+        &mut s,
+        ApiKey::Produce,
+        9,
+        &produce("t", batch(&["a", "b"], true)),
+    );
+    assert_eq!(
+        r.responses[0].partition_responses[0].error_code, 2,
+        "CORRUPT_MESSAGE for a CRC mismatch"
+    );
+    let big = "x".repeat(2000);
+    let r: ProduceResponse = call(
+        &mut s,
+        ApiKey::Produce,
+        9,
+        &produce("t", batch(&[&big], false)),
+    );
+    assert_eq!(
+        r.responses[0].partition_responses[0].error_code, 10,
+        "MESSAGE_TOO_LARGE"
+    );
+    let r: ProduceResponse = call(
+        &mut s,
+        ApiKey::Produce,
+        9,
+        &produce("missing", batch(&["a"], false)),
+    );
+    assert_eq!(
+        r.responses[0].partition_responses[0].error_code, 3,
+        "UNKNOWN_TOPIC_OR_PARTITION"
+    );
+    let r: ProduceResponse = call(
+        &mut s,
+        ApiKey::Produce,
+        9,
+        &produce("t", batch(&["a", "b"], false)),
+    );
+    let ok = &r.responses[0].partition_responses[0];
+    assert_eq!(
+        (ok.error_code, ok.base_offset),
+        (0, 0),
+        "nothing already written was damaged"
+    );
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let g = Gregor::start();
+    let mut s = connect(&g);
+    let mut all = Vec::new();
+    for i in 0..200 {
+        let header = RequestHeader::default()
+            .with_request_api_key(ApiKey::Metadata as i16)
+            .with_request_api_version(12)
+            .with_correlation_id(i)
+            .with_client_id(None);
+        let mut b = BytesMut::new();
+        header.encode(&mut b, 2).expect("header");
+        MetadataRequest::default().encode(&mut b, 12).expect("body");
+        all.extend_from_slice(&(b.len() as i32).to_be_bytes());
+        all.extend_from_slice(&b);
+    }
+    s.write_all(&all).expect("write all at once");
+    for i in 0..200 {
+        let r = read_response(&mut s);
+        assert_eq!(
+            i32::from_be_bytes([r[0], r[1], r[2], r[3]]),
+            i,
+            "response out of order"
+        );
+    }
+}
