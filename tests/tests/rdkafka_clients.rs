@@ -302,7 +302,7 @@ async fn acks_zero_one_and_all() {
     let got = consume_from(&consumer(&g, &[]), "acks", &[(0, Offset::Beginning)], 300);
     assert_eq!(got.len(), 300);
     let values: HashSet<_> = got.values().map(|r| r.1.clone().expect("value")).collect();
-    assert!(values.contains(&b"0-99".to_vec()) && values.contains(&b"all-0".to_vec()));
+    assert!(values.contains(b"0-99".as_slice()) && values.contains(b"all-0".as_slice()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -634,11 +634,14 @@ fn sigterm_shuts_down_cleanly_and_data_survives() {
     assert!(g.log().contains("clean=true"));
 }
 
+/// (partition, offset, value) of an acknowledged record.
+type Acked = (i32, i64, Vec<u8>);
+
 #[test]
 fn sigkill_during_acks_all_produce_loses_no_acknowledged_record() {
     let mut g = Gregor::start_with(&[("GREGOR_LOG_SEGMENT_BYTES", "262144")]);
     let rt = tokio::runtime::Runtime::new().expect("rt");
-    let acked: Arc<Mutex<Vec<(i32, i64, Vec<u8>)>>> = Arc::new(Mutex::new(Vec::new()));
+    let acked: Arc<Mutex<Vec<Acked>>> = Arc::new(Mutex::new(Vec::new()));
     let p = producer(
         &g,
         &[
