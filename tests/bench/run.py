@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""`make bench`: start a release gregor on a temporary data directory, drive it
+with gregor-loadgen (librdkafka), and print throughput, latency, and the
+broker's CPU seconds and peak RSS per scenario. Figures, not a pass/fail test."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+GREGOR = ROOT / "target" / "release" / "gregor"
+LOADGEN = ROOT / "target" / "release" / "gregor-loadgen"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def broker_cpu(pid):
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def broker_peak_rss_mib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def start_broker(data_dir):
+    env = {"PATH": os.environ["PATH"], "RUST_LOG": "warn", "GREGOR_LISTENERS": "PLAINTEXT://127.0.0.1:0",
+           "GREGOR_LOG_DIRS": str(data_dir)}
+    proc = subprocess.Popen([str(GREGOR)], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    line = proc.stdout.readline().decode()
+    if not line.startswith("gregor listening on "):
+        raise SystemExit("gregor did not start")
+    return proc, line.strip().removeprefix("gregor listening on ")
+
+
+def run(addr, pid, *args):
+    cpu0 = broker_cpu(pid)
+    out = subprocess.run([str(LOADGEN), args[0], addr, *map(str, args[1:])], capture_output=True, text=True)
+    if out.returncode != 0:
+        print(out.stderr, file=sys.stderr)
+        raise SystemExit(f"loadgen {' '.join(map(str, args))} failed")
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r["broker_cpu_s"] = round(broker_cpu(pid) - cpu0, 2)
+    r["broker_peak_rss_mib"] = round(broker_peak_rss_mib(pid), 1)
+    return r
+
+
+def show(r):
+    if r["mode"] == "produce":
+        print(f"produce  {r['partitions']}p acks={r['acks']:<3} {r['size']:>5}B x {r['records']:>8}: "
+              f"{r['records_per_s']:>10,.0f} rec/s {r['mb_per_s']:>7.1f} MB/s  p50 {r['p50_ms']:6.2f} ms  "
+              f"p99 {r['p99_ms']:7.2f} ms  cpu broker {r['broker_cpu_s']:5.2f}s client {r['client_cpu_s']:5.2f}s  "
+              f"rss {r['broker_peak_rss_mib']} MiB")
+    elif r["mode"] == "consume":
+        print(f"consume  {r['topic']:<18} {r['records']:>8}: {r['records_per_s']:>10,.0f} rec/s {r['mb_per_s']:>7.1f} MB/s"
+              f"  cpu broker {r['broker_cpu_s']:5.2f}s client {r['client_cpu_s']:5.2f}s  rss {r['broker_peak_rss_mib']} MiB")
+    else:
+        print(f"e2e      {r['rate']}/s x {r['records']}: p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms  max {r['max_ms']:.2f} ms"
+              f"  cpu broker {r['broker_cpu_s']:5.2f}s  rss {r['broker_peak_rss_mib']} MiB")
+    sys.stdout.flush()
+
+
+def main():
+    n = int(os.environ.get("BENCH_RECORDS", "1000000"))
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, addr = start_broker(Path(tmp) / "data")
+        try:
+            for parts in (1, 6):
+                for acks in ("1", "all"):
+                    topic = f"bench-{parts}p-acks{acks}"
+                    show(run(addr, proc.pid, "produce", topic, parts, n, 100, acks))
+                    show(run(addr, proc.pid, "consume", topic, parts, n))
+            show(run(addr, proc.pid, "produce", "bench-1k", 1, max(n // 5, 1000), 1024, "1"))
+            show(run(addr, proc.pid, "consume", "bench-1k", 1, max(n // 5, 1000)))
+            show(run(addr, proc.pid, "e2e", "bench-e2e", 1000, 5))
+            print(f"broker total cpu {broker_cpu(proc.pid):.2f}s, peak rss {broker_peak_rss_mib(proc.pid):.1f} MiB")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    main()
