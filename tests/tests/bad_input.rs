@@ -333,3 +333,53 @@ fn pipelined_requests_are_answered_in_order() {
         );
     }
 }
+
+#[test]
+fn delete_topics_by_id_and_metadata_by_id() {
+    use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+    use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse};
+    let g = Gregor::start();
+    let mut s = connect(&g);
+    let by_name = MetadataRequest::default()
+        .with_topics(Some(vec![MetadataRequestTopic::default()
+            .with_name(Some(TopicName(StrBytes::from_static_str("by-id"))))]))
+        .with_allow_auto_topic_creation(true);
+    let r: MetadataResponse = call(&mut s, ApiKey::Metadata, 12, &by_name);
+    let id = r.topics[0].topic_id;
+    assert!(!id.is_nil(), "auto-created topic has an id");
+    let by_id = MetadataRequest::default().with_topics(Some(vec![
+        MetadataRequestTopic::default().with_topic_id(id)
+    ]));
+    let r: MetadataResponse = call(&mut s, ApiKey::Metadata, 12, &by_id);
+    assert_eq!(
+        r.topics[0]
+            .name
+            .as_ref()
+            .map(|n| n.0.to_string())
+            .as_deref(),
+        Some("by-id")
+    );
+    let del = DeleteTopicsRequest::default()
+        .with_topics(vec![DeleteTopicState::default().with_topic_id(id)])
+        .with_timeout_ms(5000);
+    let r: DeleteTopicsResponse = call(&mut s, ApiKey::DeleteTopics, 6, &del);
+    assert_eq!(
+        (r.responses[0].error_code, r.responses[0].topic_id),
+        (0, id)
+    );
+    assert_eq!(
+        r.responses[0]
+            .name
+            .as_ref()
+            .map(|n| n.0.to_string())
+            .as_deref(),
+        Some("by-id")
+    );
+    let r: DeleteTopicsResponse = call(&mut s, ApiKey::DeleteTopics, 6, &del);
+    assert_eq!(
+        r.responses[0].error_code, 100,
+        "UNKNOWN_TOPIC_ID the second time"
+    );
+    let r: MetadataResponse = call(&mut s, ApiKey::Metadata, 12, &by_id);
+    assert_eq!(r.topics[0].error_code, 100);
+}

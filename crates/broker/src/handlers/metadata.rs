@@ -48,8 +48,9 @@ pub fn handle(ctx: &Ctx, req: MetadataRequest) -> Outcome<MetadataResponse> {
     } else {
         let mut out = Vec::new();
         for rt in req.topics.unwrap_or_default() {
-            let Some(name) = rt.name.map(|n| n.0.to_string()) else {
-                // v10+: lookup by topic id.
+            // v10+: a topic is named by id when its name is null (or empty).
+            let by_id = !rt.topic_id.is_nil() && rt.name.as_ref().is_none_or(|n| n.0.is_empty());
+            let Some(name) = rt.name.map(|n| n.0.to_string()).filter(|_| !by_id) else {
                 out.push(match b.topic_by_id(&rt.topic_id) {
                     Some(t) => describe_topic(node, &t),
                     None => error_topic(None, rt.topic_id, code::UNKNOWN_TOPIC_ID),
