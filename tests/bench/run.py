@@ -66,6 +66,57 @@ def show(r):
     sys.stdout.flush()
 
 
+def group_bench(addr, pid, members=10):
+    """Time from the first JoinGroup of 10 members to all having an
+    assignment, then OffsetCommit requests/s from one client."""
+    import threading
+    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka.admin import AdminClient, NewTopic
+    admin = AdminClient({"bootstrap.servers": addr})
+    for f in admin.create_topics([NewTopic("bench-group", members, 1)]).values():
+        f.result(10)
+    cpu0 = broker_cpu(pid)
+    assigned = {}
+    stop = threading.Event()
+    start = time.time()
+
+    def member(i):
+        c = Consumer({"bootstrap.servers": addr, "group.id": "bench-group", "enable.auto.commit": False})
+        c.subscribe(["bench-group"], on_assign=lambda _c, parts: parts and assigned.setdefault(i, time.time()))
+        while not stop.is_set():
+            c.poll(0.05)
+        c.close()
+
+    threads = [threading.Thread(target=member, args=(i,)) for i in range(members)]
+    for t in threads:
+        t.start()
+    deadline = time.time() + 60
+    while len(assigned) < members and time.time() < deadline:
+        time.sleep(0.01)
+    rebalance_ms = (max(assigned.values()) - start) * 1000 if len(assigned) == members else float("nan")
+    stop.set()
+    for t in threads:
+        t.join()
+
+    done = threading.Semaphore(0)
+    c = Consumer({"bootstrap.servers": addr, "group.id": "bench-commits", "enable.auto.commit": False,
+                  "on_commit": lambda err, parts: done.release()})
+    n = 20000
+    t0 = time.time()
+    for i in range(n):
+        c.commit(offsets=[TopicPartition("bench-group", 0, i + 1)], asynchronous=True)
+        c.poll(0)
+    for _ in range(n):
+        while not done.acquire(timeout=0.01):
+            c.poll(0.01)
+    secs = time.time() - t0
+    c.close()
+    print(f"groups   {members} members: rebalance to full assignment {rebalance_ms:.0f} ms "
+          f"(initial delay 3000 ms, target < 6100 ms); {n} async OffsetCommits {n / secs:,.0f}/s; "
+          f"cpu broker {broker_cpu(pid) - cpu0:.2f}s")
+    sys.stdout.flush()
+
+
 def main():
     n = int(os.environ.get("BENCH_RECORDS", "1000000"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -79,6 +130,7 @@ def main():
             show(run(addr, proc.pid, "produce", "bench-1k", 1, max(n // 5, 1000), 1024, "1"))
             show(run(addr, proc.pid, "consume", "bench-1k", 1, max(n // 5, 1000)))
             show(run(addr, proc.pid, "e2e", "bench-e2e", 1000, 5))
+            group_bench(addr, proc.pid)
             print(f"broker total cpu {broker_cpu(proc.pid):.2f}s, peak rss {broker_peak_rss_mib(proc.pid):.1f} MiB")
         finally:
             proc.terminate()

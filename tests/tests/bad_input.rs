@@ -174,8 +174,13 @@ fn api_versions_at_an_unknown_version_gets_v0_unsupported_version() {
     };
     assert!((0..n as usize).map(entry).any(|e| e == (18, 0, 4)));
     assert!(
-        (0..n as usize).map(entry).all(|e| e.0 != 11),
-        "JoinGroup is not implemented and must not be advertised"
+        (0..n as usize).map(entry).any(|e| e == (11, 0, 9)),
+        "JoinGroup is advertised"
+    );
+    // ConsumerGroupHeartbeat (KIP-848) and AddPartitionsToTxn are not implemented.
+    assert!(
+        (0..n as usize).map(entry).all(|e| e.0 != 68 && e.0 != 24),
+        "an unimplemented API is advertised"
     );
 }
 

@@ -736,3 +736,51 @@ fn sigkill_during_acks_all_produce_loses_no_acknowledged_record() {
     }
     assert!(g.log().contains("not clean"), "recovery did not run");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_group_subscribes_commits_and_resumes() {
+    use rdkafka::consumer::CommitMode;
+    let g = Gregor::start_with(&[("GREGOR_GROUP_INITIAL_REBALANCE_DELAY_MS", "100")]);
+    let p = producer(&g, &[]);
+    for i in 0..40 {
+        p.send(FutureRecord::<(), _>::to("grp").payload(&format!("{i}")), T)
+            .await
+            .expect("send");
+    }
+    let group_consumer = || -> BaseConsumer {
+        let mut c = g.client_config();
+        c.set("group.id", "rust-group")
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest");
+        let c: BaseConsumer = c.create().expect("consumer");
+        c.subscribe(&["grp"]).expect("subscribe");
+        c
+    };
+    let poll_values = |c: &BaseConsumer, n: usize| -> Vec<i64> {
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while out.len() < n && Instant::now() < deadline {
+            if let Some(m) = c.poll(Duration::from_millis(200)) {
+                out.push(m.expect("message").offset());
+            }
+        }
+        out
+    };
+    let c = group_consumer();
+    assert_eq!(poll_values(&c, 25), (0..25).collect::<Vec<_>>());
+    c.commit_consumer_state(CommitMode::Sync).expect("commit");
+    drop(c);
+    let c = group_consumer();
+    assert_eq!(
+        poll_values(&c, 15),
+        (25..40).collect::<Vec<_>>(),
+        "resumes at the committed offset"
+    );
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition("grp", 0);
+    let committed = c.committed_offsets(tpl, T).expect("committed");
+    assert_eq!(
+        committed.find_partition("grp", 0).expect("p").offset(),
+        Offset::Offset(25)
+    );
+}

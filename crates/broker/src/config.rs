@@ -44,6 +44,10 @@ pub struct BrokerConfig {
     pub delete_topic_enable: bool,
     /// `max.connections`.
     pub max_connections: usize,
+    /// `offsets.topic.num.partitions`.
+    pub offsets_topic_partitions: i32,
+    /// Group coordinator settings (`group.*`, `offsets.retention.minutes`, `offset.metadata.max.bytes`).
+    pub group: gregor_coordinator::GroupConfig,
     /// Names of the settings given explicitly (file or environment), so
     /// DescribeConfigs can tell them from defaults.
     pub explicit: std::collections::BTreeSet<String>,
@@ -70,6 +74,8 @@ impl Default for BrokerConfig {
             log: LogConfig::default(),
             delete_topic_enable: true,
             max_connections: 10_000,
+            offsets_topic_partitions: 50,
+            group: gregor_coordinator::GroupConfig::default(),
             explicit: Default::default(),
         }
     }
@@ -133,6 +139,30 @@ impl BrokerConfig {
             ),
             ("log.cleanup.policy", "delete".into()),
             ("compression.type", "producer".into()),
+            (
+                "offsets.topic.num.partitions",
+                self.offsets_topic_partitions.to_string(),
+            ),
+            (
+                "offsets.retention.minutes",
+                (self.group.offsets_retention_ms / 60_000).to_string(),
+            ),
+            (
+                "offset.metadata.max.bytes",
+                self.group.offset_metadata_max_bytes.to_string(),
+            ),
+            (
+                "group.initial.rebalance.delay.ms",
+                self.group.initial_rebalance_delay_ms.to_string(),
+            ),
+            (
+                "group.min.session.timeout.ms",
+                self.group.min_session_timeout_ms.to_string(),
+            ),
+            (
+                "group.max.session.timeout.ms",
+                self.group.max_session_timeout_ms.to_string(),
+            ),
         ]
     }
 }

@@ -36,6 +36,7 @@ pub async fn serve(
     let (tx, rx) = mpsc::channel::<Pending>(MAX_IN_FLIGHT);
     let writer = tokio::spawn(write_responses(wr, rx));
     let max = broker.config.socket_request_max_bytes;
+    let peer_ip = peer.ip().to_string();
     let mut buf = BytesMut::with_capacity(64 * 1024);
     'conn: loop {
         loop {
@@ -55,7 +56,7 @@ pub async fn serve(
                 }
             };
             let (key, version, corr) = (req.api_key, req.api_version, req.correlation_id);
-            match dispatch(&broker, req) {
+            match dispatch(&broker, req, &peer_ip) {
                 Ok(p) => {
                     if tx.send(p).await.is_err() {
                         break 'conn;

@@ -92,6 +92,16 @@ fn spawn_background(
             |b| b.flush_all().map(|_| ()),
         ));
     }
+    tasks.push(periodic(
+        broker.clone(),
+        stop.clone(),
+        Duration::from_millis(100),
+        "groups",
+        |b| {
+            b.groups.tick(b);
+            Ok(())
+        },
+    ));
     let period = every(broker.config.retention_check_interval_ms);
     tasks.push(periodic(broker, stop, period, "retention", |b| {
         let n = b.enforce_retention()?;

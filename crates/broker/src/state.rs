@@ -24,6 +24,7 @@ use uuid::Uuid;
 use crate::clock::Clock;
 use crate::config::BrokerConfig;
 use crate::error::{BrokerError, Result};
+use crate::groups::{GroupService, OFFSETS_TOPIC};
 use crate::topic_config;
 
 const METADATA_FILE: &str = "gregor-metadata.json";
@@ -153,6 +154,8 @@ pub struct Broker {
     /// Serialises metadata changes and their persistence.
     meta: Mutex<MetadataFile>,
     next_producer_id: Mutex<i64>,
+    /// Consumer groups and committed offsets.
+    pub groups: GroupService,
 }
 
 impl std::fmt::Debug for Broker {
@@ -230,7 +233,16 @@ impl Broker {
             topics.by_name.insert(topic.name.clone(), topic);
         }
         let next_pid = meta.producer_id_block_end;
+        let groups = GroupService::new(config.group, config.offsets_topic_partitions);
+        if let Some(t) = topics.by_name.get(OFFSETS_TOPIC) {
+            let n = groups.load(t, now)?;
+            tracing::info!(
+                records = n,
+                "consumer groups loaded from __consumer_offsets"
+            );
+        }
         let broker = Broker {
+            groups,
             cluster_id: meta.cluster_id.clone(),
             config,
             clock,
@@ -371,6 +383,11 @@ impl Broker {
     pub fn delete_topic(&self, name: &str) -> std::result::Result<Uuid, TopicError> {
         if !self.config.delete_topic_enable {
             return Err(TopicError::Disabled);
+        }
+        if crate::groups::is_internal(name) {
+            return Err(TopicError::InvalidName(format!(
+                "Cannot delete the internal topic {name}"
+            )));
         }
         let mut meta = self.meta.lock();
         let topic = {

@@ -34,6 +34,17 @@ pub const SUPPORTED: &[ApiRange] = &[
     r(ApiKey::CreatePartitions, 0, 3),
     r(ApiKey::IncrementalAlterConfigs, 0, 1),
     r(ApiKey::DescribeCluster, 0, 2),
+    r(ApiKey::FindCoordinator, 0, 6),
+    r(ApiKey::JoinGroup, 0, 9),
+    r(ApiKey::SyncGroup, 0, 5),
+    r(ApiKey::Heartbeat, 0, 4),
+    r(ApiKey::LeaveGroup, 0, 5),
+    r(ApiKey::OffsetCommit, 2, 9),
+    r(ApiKey::OffsetFetch, 1, 9),
+    r(ApiKey::ListGroups, 0, 5),
+    r(ApiKey::DescribeGroups, 0, 6),
+    r(ApiKey::DeleteGroups, 0, 2),
+    r(ApiKey::OffsetDelete, 0, 0),
 ];
 
 /// The supported range of an API key, if implemented.
@@ -63,6 +74,9 @@ mod tests {
         }
         assert!(is_supported(18, 4));
         assert!(!is_supported(18, 5));
-        assert!(!is_supported(11, 0), "JoinGroup is not implemented yet");
+        assert!(
+            !is_supported(68, 0),
+            "ConsumerGroupHeartbeat is not implemented yet"
+        );
     }
 }

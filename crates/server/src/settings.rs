@@ -52,6 +52,12 @@ pub const KNOWN: &[(&str, i64, i64)] = &[
     ("log.flush.interval.messages", 1, i64::MAX),
     ("log.flush.interval.ms", 0, i64::MAX),
     ("log.message.timestamp.type", 0, 0),
+    ("offsets.topic.num.partitions", 1, 10_000),
+    ("offsets.retention.minutes", 1, i32::MAX as i64),
+    ("offset.metadata.max.bytes", 0, i32::MAX as i64),
+    ("group.initial.rebalance.delay.ms", 0, i32::MAX as i64),
+    ("group.min.session.timeout.ms", 1, i32::MAX as i64),
+    ("group.max.session.timeout.ms", 1, i32::MAX as i64),
 ];
 
 fn flatten(prefix: &str, v: &Value, out: &mut HashMap<String, String>) {
@@ -267,6 +273,31 @@ pub fn broker_config(map: &HashMap<String, String>) -> Result<(BrokerConfig, boo
                 })
             }
         };
+    }
+    if let Some(n) = num(map, "offsets.topic.num.partitions")? {
+        c.offsets_topic_partitions = n as i32;
+    }
+    if let Some(n) = num(map, "offsets.retention.minutes")? {
+        c.group.offsets_retention_ms = n * 60_000;
+    }
+    if let Some(n) = num(map, "offset.metadata.max.bytes")? {
+        c.group.offset_metadata_max_bytes = n as usize;
+    }
+    if let Some(n) = num(map, "group.initial.rebalance.delay.ms")? {
+        c.group.initial_rebalance_delay_ms = n as i32;
+    }
+    if let Some(n) = num(map, "group.min.session.timeout.ms")? {
+        c.group.min_session_timeout_ms = n as i32;
+    }
+    if let Some(n) = num(map, "group.max.session.timeout.ms")? {
+        c.group.max_session_timeout_ms = n as i32;
+    }
+    if c.group.min_session_timeout_ms > c.group.max_session_timeout_ms {
+        return Err(SettingsError::Invalid {
+            key: "group.min.session.timeout.ms".into(),
+            value: c.group.min_session_timeout_ms.to_string(),
+            reason: "must not exceed group.max.session.timeout.ms".into(),
+        });
     }
     c.explicit = map.keys().cloned().collect::<BTreeSet<_>>();
     Ok((c, advertised_set))

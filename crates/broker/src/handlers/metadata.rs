@@ -24,6 +24,7 @@ pub(crate) fn describe_topic(node: i32, t: &Topic) -> MetadataResponseTopic {
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(s(t.name.clone()))))
         .with_topic_id(t.id)
+        .with_is_internal(crate::groups::is_internal(&t.name))
         .with_partitions(partitions)
 }
 

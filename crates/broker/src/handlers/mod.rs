@@ -15,15 +15,26 @@ pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
 pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
 pub mod produce;
+pub mod sync_group;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -58,11 +69,15 @@ pub enum Pending {
 pub struct Ctx {
     pub broker: Arc<Broker>,
     pub version: i16,
+    pub client_id: String,
+    /// The peer's address as Kafka reports it (`/127.0.0.1`).
+    pub client_host: String,
 }
 
 fn run<Q, R>(
     broker: &Arc<Broker>,
     req: Request,
+    peer: &str,
     api: ApiKey,
     handle: fn(&Ctx, Q) -> Outcome<R>,
 ) -> Result<Pending, ProtocolError>
@@ -75,6 +90,8 @@ where
     let ctx = Ctx {
         broker: broker.clone(),
         version,
+        client_id: req.client_id.unwrap_or_default(),
+        client_host: format!("/{peer}"),
     };
     let correlation_id = req.correlation_id;
     Ok(match handle(&ctx, body) {
@@ -92,7 +109,8 @@ where
 /// Errors mean the connection must be closed: an undecodable body, or an API
 /// or version that is not implemented (ApiVersions excepted, which answers
 /// unknown versions with UNSUPPORTED_VERSION as KIP-511 requires).
-pub fn dispatch(broker: &Arc<Broker>, req: Request) -> Result<Pending, ProtocolError> {
+/// `peer` is the client's IP address, for group member descriptions.
+pub fn dispatch(broker: &Arc<Broker>, req: Request, peer: &str) -> Result<Pending, ProtocolError> {
     let Some(api) = req.api else {
         if req.api_key == ApiKey::ApiVersions as i16 {
             let frame = api_versions::unsupported_version_response(req.correlation_id)?;
@@ -104,20 +122,33 @@ pub fn dispatch(broker: &Arc<Broker>, req: Request) -> Result<Pending, ProtocolE
         )));
     };
     match api {
-        ApiKey::ApiVersions => run(broker, req, api, api_versions::handle),
-        ApiKey::Metadata => run(broker, req, api, metadata::handle),
-        ApiKey::Produce => run(broker, req, api, produce::handle),
-        ApiKey::Fetch => run(broker, req, api, fetch::handle),
-        ApiKey::ListOffsets => run(broker, req, api, list_offsets::handle),
-        ApiKey::CreateTopics => run(broker, req, api, create_topics::handle),
-        ApiKey::DeleteTopics => run(broker, req, api, delete_topics::handle),
-        ApiKey::CreatePartitions => run(broker, req, api, create_partitions::handle),
-        ApiKey::DeleteRecords => run(broker, req, api, delete_records::handle),
-        ApiKey::InitProducerId => run(broker, req, api, init_producer_id::handle),
-        ApiKey::DescribeCluster => run(broker, req, api, describe_cluster::handle),
-        ApiKey::DescribeConfigs => run(broker, req, api, describe_configs::handle),
-        ApiKey::AlterConfigs => run(broker, req, api, alter_configs::handle_alter),
-        ApiKey::IncrementalAlterConfigs => run(broker, req, api, alter_configs::handle_incremental),
+        ApiKey::ApiVersions => run(broker, req, peer, api, api_versions::handle),
+        ApiKey::Metadata => run(broker, req, peer, api, metadata::handle),
+        ApiKey::Produce => run(broker, req, peer, api, produce::handle),
+        ApiKey::Fetch => run(broker, req, peer, api, fetch::handle),
+        ApiKey::ListOffsets => run(broker, req, peer, api, list_offsets::handle),
+        ApiKey::CreateTopics => run(broker, req, peer, api, create_topics::handle),
+        ApiKey::DeleteTopics => run(broker, req, peer, api, delete_topics::handle),
+        ApiKey::CreatePartitions => run(broker, req, peer, api, create_partitions::handle),
+        ApiKey::DeleteRecords => run(broker, req, peer, api, delete_records::handle),
+        ApiKey::InitProducerId => run(broker, req, peer, api, init_producer_id::handle),
+        ApiKey::DescribeCluster => run(broker, req, peer, api, describe_cluster::handle),
+        ApiKey::DescribeConfigs => run(broker, req, peer, api, describe_configs::handle),
+        ApiKey::AlterConfigs => run(broker, req, peer, api, alter_configs::handle_alter),
+        ApiKey::IncrementalAlterConfigs => {
+            run(broker, req, peer, api, alter_configs::handle_incremental)
+        }
+        ApiKey::FindCoordinator => run(broker, req, peer, api, find_coordinator::handle),
+        ApiKey::JoinGroup => run(broker, req, peer, api, join_group::handle),
+        ApiKey::SyncGroup => run(broker, req, peer, api, sync_group::handle),
+        ApiKey::Heartbeat => run(broker, req, peer, api, heartbeat::handle),
+        ApiKey::LeaveGroup => run(broker, req, peer, api, leave_group::handle),
+        ApiKey::OffsetCommit => run(broker, req, peer, api, offset_commit::handle),
+        ApiKey::OffsetFetch => run(broker, req, peer, api, offset_fetch::handle),
+        ApiKey::ListGroups => run(broker, req, peer, api, list_groups::handle),
+        ApiKey::DescribeGroups => run(broker, req, peer, api, describe_groups::handle),
+        ApiKey::DeleteGroups => run(broker, req, peer, api, delete_groups::handle),
+        ApiKey::OffsetDelete => run(broker, req, peer, api, offset_delete::handle),
         other => Err(ProtocolError::MalformedHeader(format!(
             "no handler for {other:?}"
         ))),
@@ -152,6 +183,8 @@ pub mod code {
     pub const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
     pub const TOPIC_DELETION_DISABLED: i16 = 73;
     pub const UNKNOWN_TOPIC_ID: i16 = 100;
+    pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+    pub const INVALID_GROUP_ID: i16 = 24;
 }
 
 /// Maps a storage failure to the Kafka error code the client should see.
@@ -216,7 +249,8 @@ mod tests {
                     api: Some(a.key),
                     body: BytesMut::new().freeze(),
                 };
-                if let Err(ProtocolError::MalformedHeader(m)) = dispatch(&broker, req) {
+                if let Err(ProtocolError::MalformedHeader(m)) = dispatch(&broker, req, "127.0.0.1")
+                {
                     panic!("{:?} v{v}: {m}", a.key);
                 }
             }

@@ -51,6 +51,17 @@ pub fn handle(ctx: &Ctx, req: ProduceRequest) -> Outcome<ProduceResponse> {
                 parts.push(partition_error(pd.index, code::INVALID_REQUIRED_ACKS));
                 continue;
             }
+            if crate::groups::is_internal(&td.name.0)
+                || topic
+                    .as_ref()
+                    .is_some_and(|t| crate::groups::is_internal(&t.name))
+            {
+                parts.push(
+                    partition_error(pd.index, code::INVALID_TOPIC_EXCEPTION)
+                        .with_error_message(Some(s("Cannot append to an internal topic"))),
+                );
+                continue;
+            }
             let Some(partition) = topic.as_ref().and_then(|t| t.partition(pd.index)) else {
                 parts.push(partition_error(pd.index, unknown));
                 continue;

@@ -1,0 +1,242 @@
+//! The broker side of the group coordinator: owns the sans-I/O
+//! [`Coordinator`], writes the records it emits to `__consumer_offsets`
+//! (before delivering the replies of the same step), hands delayed replies
+//! to the requests waiting for them, and rebuilds the coordinator from the
+//! topic at start.
+//!
+//! `__consumer_offsets` is created on first use with
+//! `offsets.topic.num.partitions` partitions and `retention.ms = -1`; a group
+//! lives in partition `abs(hash(group id)) % partitions`, as in Kafka. Until
+//! log compaction exists the topic is never trimmed, which keeps it correct
+//! (replay applies records in order, last write wins) at the cost of space.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use gregor_coordinator::{
+    partition_for, Coordinator, CoordinatorRecord, Effects, GroupConfig, Reply, Token,
+};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+use crate::state::{Broker, Topic, TopicError};
+
+/// Name of the internal offsets topic.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Whether a topic is internal (not writable by clients).
+pub fn is_internal(topic: &str) -> bool {
+    topic == OFFSETS_TOPIC
+}
+
+/// Group state shared by all connections.
+pub struct GroupService {
+    coordinator: Mutex<Coordinator>,
+    pending: Mutex<HashMap<Token, oneshot::Sender<Reply>>>,
+    next_token: AtomicU64,
+    partitions: i32,
+    last_full_tick: AtomicI64,
+}
+
+impl std::fmt::Debug for GroupService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupService")
+            .field("partitions", &self.partitions)
+            .finish()
+    }
+}
+
+/// A write to `__consumer_offsets` failed; the caller answers with
+/// COORDINATOR_NOT_AVAILABLE.
+#[derive(Debug)]
+pub struct WriteFailed;
+
+impl GroupService {
+    pub fn new(config: GroupConfig, partitions: i32) -> Self {
+        GroupService {
+            coordinator: Mutex::new(Coordinator::new(config)),
+            pending: Mutex::new(HashMap::new()),
+            next_token: AtomicU64::new(1),
+            partitions,
+            last_full_tick: AtomicI64::new(0),
+        }
+    }
+
+    /// Replays every record of an existing `__consumer_offsets` topic.
+    pub fn load(&self, topic: &Topic, now: i64) -> crate::Result<usize> {
+        let mut coordinator = self.coordinator.lock();
+        let mut n = 0;
+        for p in topic.partitions.read().iter() {
+            let log = p.log.lock();
+            let mut offset = log.log_start_offset();
+            while offset < log.log_end_offset() {
+                let data = log.read(offset, 1 << 20, true)?;
+                if data.is_empty() {
+                    break;
+                }
+                let mut buf = Bytes::from(data);
+                while !buf.is_empty() {
+                    let set = match RecordBatchDecoder::decode(&mut buf) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::error!(partition = p.index, error = %e, "undecodable batch in __consumer_offsets; skipping the rest of the partition");
+                            offset = log.log_end_offset();
+                            break;
+                        }
+                    };
+                    for r in set.records {
+                        offset = r.offset + 1;
+                        let Some(key) = r.key else { continue };
+                        match CoordinatorRecord::decode(&key, r.value.as_deref()) {
+                            Ok(Some(rec)) => {
+                                coordinator.replay(now, rec);
+                                n += 1;
+                            }
+                            Ok(None) => {}
+                            Err(e) => {
+                                tracing::warn!(partition = p.index, offset = r.offset, error = %e, "skipping malformed record")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    fn offsets_topic(&self, broker: &Broker) -> Result<Arc<Topic>, WriteFailed> {
+        if let Some(t) = broker.topic(OFFSETS_TOPIC) {
+            return Ok(t);
+        }
+        let configs = BTreeMap::from([("retention.ms".to_string(), "-1".to_string())]);
+        match broker.create_topic(OFFSETS_TOPIC, self.partitions, 1, configs) {
+            Ok(t) => Ok(t),
+            Err(TopicError::AlreadyExists) => broker.topic(OFFSETS_TOPIC).ok_or(WriteFailed),
+            Err(e) => {
+                tracing::error!(error = ?e, "cannot create __consumer_offsets");
+                Err(WriteFailed)
+            }
+        }
+    }
+
+    /// Appends the records (grouped into one batch per partition), then
+    /// delivers the replies.
+    fn apply(&self, broker: &Broker, fx: Effects) -> Result<(), WriteFailed> {
+        let mut result = Ok(());
+        if !fx.records.is_empty() {
+            result = self.write(broker, fx.records);
+        }
+        let mut pending = self.pending.lock();
+        for (token, reply) in fx.replies {
+            if let Some(tx) = pending.remove(&token) {
+                let _ = tx.send(reply);
+            }
+        }
+        result
+    }
+
+    fn write(&self, broker: &Broker, records: Vec<CoordinatorRecord>) -> Result<(), WriteFailed> {
+        let topic = self.offsets_topic(broker)?;
+        let now = broker.clock.now_ms();
+        let mut by_partition: BTreeMap<i32, Vec<Record>> = BTreeMap::new();
+        for r in records {
+            let p = partition_for(r.group(), topic.partition_count());
+            let (key, value) = r.encode();
+            let list = by_partition.entry(p).or_default();
+            list.push(Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: list.len() as i64,
+                sequence: -1,
+                timestamp: now,
+                key: Some(key),
+                value,
+                headers: Default::default(),
+            });
+        }
+        for (p, recs) in by_partition {
+            let Some(partition) = topic.partition(p) else {
+                return Err(WriteFailed);
+            };
+            let mut buf = BytesMut::new();
+            if let Err(e) = RecordBatchEncoder::encode(
+                &mut buf,
+                &recs,
+                &RecordEncodeOptions {
+                    version: 2,
+                    compression: Compression::None,
+                },
+            ) {
+                tracing::error!(error = %e, "cannot encode __consumer_offsets batch");
+                return Err(WriteFailed);
+            }
+            let mut log = partition.log.lock();
+            match log.append(&mut buf, 0, false, now) {
+                Ok(a) => partition.publish(&log, a.record_count),
+                Err(e) => {
+                    tracing::error!(partition = p, error = %e, "cannot append to __consumer_offsets");
+                    return Err(WriteFailed);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a coordinator operation that may reply later: registers a
+    /// waiter, runs `op` with its token, applies the effects.
+    pub fn run_delayed(
+        &self,
+        broker: &Broker,
+        op: impl FnOnce(&mut Coordinator, i64, Token) -> Effects,
+    ) -> oneshot::Receiver<Reply> {
+        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().insert(token, tx);
+        let mut c = self.coordinator.lock();
+        let fx = op(&mut c, broker.clock.now_ms(), token);
+        let _ = self.apply(broker, fx);
+        rx
+    }
+
+    /// Runs a coordinator operation that answers at once, applying its effects.
+    pub fn run<T>(
+        &self,
+        broker: &Broker,
+        op: impl FnOnce(&mut Coordinator, i64) -> (Effects, T),
+    ) -> Result<T, WriteFailed> {
+        let mut c = self.coordinator.lock();
+        let (fx, out) = op(&mut c, broker.clock.now_ms());
+        self.apply(broker, fx).map(|_| out)
+    }
+
+    /// Reads coordinator state.
+    pub fn read<T>(&self, f: impl FnOnce(&Coordinator) -> T) -> T {
+        f(&self.coordinator.lock())
+    }
+
+    /// Timeouts: session expiry, join and sync deadlines, offset expiry.
+    pub fn tick(&self, broker: &Broker) {
+        let mut c = self.coordinator.lock();
+        let now = broker.clock.now_ms();
+        // Offset expiry is checked about once a minute; the rest only when due.
+        let expiry_due = now - self.last_full_tick.load(Ordering::Relaxed) >= 60_000;
+        if !expiry_due && c.next_deadline().is_none_or(|d| d > now) {
+            return;
+        }
+        if expiry_due {
+            self.last_full_tick.store(now, Ordering::Relaxed);
+        }
+        let fx = c.tick(now);
+        let _ = self.apply(broker, fx);
+    }
+}
