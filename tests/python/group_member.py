@@ -35,12 +35,14 @@ def on_revoke(consumer, parts):
 conf = {
     "bootstrap.servers": bootstrap,
     "group.id": group,
-    "session.timeout.ms": 3000,
-    "heartbeat.interval.ms": 300,
-    "partition.assignment.strategy": strategy,
     "auto.offset.reset": "earliest",
     "enable.auto.commit": False,
 }
+if strategy == "consumer":
+    # KIP-848: the broker assigns; timeouts are the broker's group.consumer.* settings.
+    conf["group.protocol"] = "consumer"
+else:
+    conf.update({"session.timeout.ms": 3000, "heartbeat.interval.ms": 300, "partition.assignment.strategy": strategy})
 if instance:
     conf["group.instance.id"] = instance
 c = Consumer(conf)

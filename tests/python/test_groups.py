@@ -16,7 +16,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaConsumer, KafkaProducer
 
 HERE = Path(__file__).parent
-FAST_GROUPS = {"GREGOR_GROUP_INITIAL_REBALANCE_DELAY_MS": "300", "GREGOR_GROUP_MIN_SESSION_TIMEOUT_MS": "1000"}
+FAST_GROUPS = {"GREGOR_GROUP_INITIAL_REBALANCE_DELAY_MS": "300", "GREGOR_GROUP_MIN_SESSION_TIMEOUT_MS": "1000",
+               "GREGOR_GROUP_CONSUMER_SESSION_TIMEOUT_MS": "3000", "GREGOR_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS": "300"}
 
 
 @pytest.fixture
@@ -82,7 +83,7 @@ def split_ok(members, partitions):
     return union == set(range(partitions)) and sum(len(o) for o in owned) == partitions and all(owned)
 
 
-@pytest.mark.parametrize("strategy", ["range", "roundrobin", "cooperative-sticky"])
+@pytest.mark.parametrize("strategy", ["range", "roundrobin", "cooperative-sticky", "consumer"])
 def test_three_processes_split_six_partitions_and_survive_a_crash(broker, strategy):
     create_topic(broker.addr, "six", 6)
     members = [Member(broker.addr, f"split-{strategy}", "six", strategy) for _ in range(3)]
@@ -159,7 +160,10 @@ def test_committed_offsets_survive_consumer_restart_and_broker_kill(broker):
     # A new consumer process state: resumes exactly at the committed offsets.
     c, got2 = consume_n(conf, "resume", 100 - len(got))
     assert {(p, o) for p, o, _ in got2}.isdisjoint({(p, o) for p, o, _ in got})
-    assert min(o for p, o, _ in got2 if p == 0) == committed[0]
+    assert len(got) + len(got2) == 100
+    for part, off in committed.items():
+        rest = [o for p, o, _ in got2 if p == part]
+        assert (min(rest) if rest else 50) == off, f"partition {part} did not resume at {off}"
     c.close()
 
     # kill -9 the broker; the offsets come back from __consumer_offsets.
@@ -228,3 +232,29 @@ def test_admin_lists_describes_alters_and_deletes_groups(broker):
 
     a.delete_consumer_groups(["admin-group"])["admin-group"].result(10)
     assert "admin-group" not in {g.group_id for g in a.list_consumer_groups().result(10).valid}
+
+
+def test_kip848_consumer_protocol_commits_describes_and_survives_broker_kill(broker):
+    create_topic(broker.addr, "k848", 4)
+    produce(broker.addr, "k848", 40, 4)
+    conf = {"bootstrap.servers": broker.addr, "group.id": "g848", "group.protocol": "consumer",
+            "auto.offset.reset": "earliest", "enable.auto.commit": False}
+    c, got = consume_n(conf, "k848", 40)
+    assert len(got) == 40
+    c.commit(asynchronous=False)
+    a = AdminClient({"bootstrap.servers": broker.addr})
+    d = a.describe_consumer_groups(["g848"])["g848"].result(10)
+    assert str(d.type).endswith("CONSUMER") and str(d.state).endswith("STABLE")
+    assert {tp.partition for m in d.members for tp in m.assignment.topic_partitions} == {0, 1, 2, 3}
+    listed = {g.group_id: g for g in a.list_consumer_groups().result(10).valid}
+    assert str(listed["g848"].type).endswith("CONSUMER")
+
+    # kill -9: the group's epochs and assignment come back from __consumer_offsets,
+    # and the member carries on where it was.
+    broker.stop(signal.SIGKILL)
+    c.close()
+    broker.start()
+    produce(broker.addr, "k848", 8, 4)
+    c, got2 = consume_n({**conf, "bootstrap.servers": broker.addr}, "k848", 8)
+    assert sorted(o for _, o, _ in got2) == [10, 10, 10, 10, 11, 11, 11, 11], "resumed after the committed offsets"
+    c.close()

@@ -739,21 +739,39 @@ fn sigkill_during_acks_all_produce_loses_no_acknowledged_record() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_group_subscribes_commits_and_resumes() {
+    group_round_trip("classic").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kip848_consumer_group_subscribes_commits_and_resumes() {
+    group_round_trip("consumer").await;
+}
+
+/// Subscribe, consume 25 of 40, commit, restart the consumer: it resumes at 25.
+async fn group_round_trip(protocol: &str) {
     use rdkafka::consumer::CommitMode;
-    let g = Gregor::start_with(&[("GREGOR_GROUP_INITIAL_REBALANCE_DELAY_MS", "100")]);
+    let g = Gregor::start_with(&[
+        ("GREGOR_GROUP_INITIAL_REBALANCE_DELAY_MS", "100"),
+        ("GREGOR_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS", "300"),
+    ]);
+    let topic = format!("grp-{protocol}");
     let p = producer(&g, &[]);
     for i in 0..40 {
-        p.send(FutureRecord::<(), _>::to("grp").payload(&format!("{i}")), T)
-            .await
-            .expect("send");
+        p.send(
+            FutureRecord::<(), _>::to(&topic).payload(&format!("{i}")),
+            T,
+        )
+        .await
+        .expect("send");
     }
     let group_consumer = || -> BaseConsumer {
         let mut c = g.client_config();
-        c.set("group.id", "rust-group")
+        c.set("group.id", format!("rust-{protocol}"))
+            .set("group.protocol", protocol)
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest");
         let c: BaseConsumer = c.create().expect("consumer");
-        c.subscribe(&["grp"]).expect("subscribe");
+        c.subscribe(&[&topic]).expect("subscribe");
         c
     };
     let poll_values = |c: &BaseConsumer, n: usize| -> Vec<i64> {
@@ -777,10 +795,10 @@ async fn consumer_group_subscribes_commits_and_resumes() {
         "resumes at the committed offset"
     );
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition("grp", 0);
+    tpl.add_partition(&topic, 0);
     let committed = c.committed_offsets(tpl, T).expect("committed");
     assert_eq!(
-        committed.find_partition("grp", 0).expect("p").offset(),
+        committed.find_partition(&topic, 0).expect("p").offset(),
         Offset::Offset(25)
     );
 }

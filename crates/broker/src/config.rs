@@ -46,6 +46,8 @@ pub struct BrokerConfig {
     pub max_connections: usize,
     /// `offsets.topic.num.partitions`.
     pub offsets_topic_partitions: i32,
+    /// KIP-848 group settings (`group.consumer.session.timeout.ms`, `group.consumer.heartbeat.interval.ms`).
+    pub consumer_group: gregor_coordinator::consumer::ConsumerGroupConfig,
     /// Group coordinator settings (`group.*`, `offsets.retention.minutes`, `offset.metadata.max.bytes`).
     pub group: gregor_coordinator::GroupConfig,
     /// Names of the settings given explicitly (file or environment), so
@@ -76,6 +78,7 @@ impl Default for BrokerConfig {
             max_connections: 10_000,
             offsets_topic_partitions: 50,
             group: gregor_coordinator::GroupConfig::default(),
+            consumer_group: Default::default(),
             explicit: Default::default(),
         }
     }
@@ -162,6 +165,14 @@ impl BrokerConfig {
             (
                 "group.max.session.timeout.ms",
                 self.group.max_session_timeout_ms.to_string(),
+            ),
+            (
+                "group.consumer.session.timeout.ms",
+                self.consumer_group.session_timeout_ms.to_string(),
+            ),
+            (
+                "group.consumer.heartbeat.interval.ms",
+                self.consumer_group.heartbeat_interval_ms.to_string(),
             ),
         ]
     }

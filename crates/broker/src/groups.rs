@@ -57,9 +57,13 @@ impl std::fmt::Debug for GroupService {
 pub struct WriteFailed;
 
 impl GroupService {
-    pub fn new(config: GroupConfig, partitions: i32) -> Self {
+    pub fn new(
+        config: GroupConfig,
+        consumer: gregor_coordinator::consumer::ConsumerGroupConfig,
+        partitions: i32,
+    ) -> Self {
         GroupService {
-            coordinator: Mutex::new(Coordinator::new(config)),
+            coordinator: Mutex::new(Coordinator::new(config).with_consumer_config(consumer)),
             pending: Mutex::new(HashMap::new()),
             next_token: AtomicU64::new(1),
             partitions,

@@ -233,7 +233,11 @@ impl Broker {
             topics.by_name.insert(topic.name.clone(), topic);
         }
         let next_pid = meta.producer_id_block_end;
-        let groups = GroupService::new(config.group, config.offsets_topic_partitions);
+        let groups = GroupService::new(
+            config.group,
+            config.consumer_group,
+            config.offsets_topic_partitions,
+        );
         if let Some(t) = topics.by_name.get(OFFSETS_TOPIC) {
             let n = groups.load(t, now)?;
             tracing::info!(

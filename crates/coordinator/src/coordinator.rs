@@ -11,6 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 
+use crate::consumer::{
+    self, ConsumerGroup, ConsumerGroupConfig, HeartbeatRequest, HeartbeatResponse, TopicsView,
+};
 use crate::group::{Group, GroupState, Member};
 use crate::records::{CoordinatorRecord, GroupValue, OffsetValue};
 use crate::types::*;
@@ -38,6 +41,9 @@ pub struct Coordinator {
     /// group → (topic, partition) → offset.
     offsets: HashMap<String, BTreeMap<(String, i32), OffsetValue>>,
     next_member: u64,
+    /// KIP-848 groups.
+    consumer_groups: HashMap<String, ConsumerGroup>,
+    consumer_config: ConsumerGroupConfig,
 }
 
 impl Coordinator {
@@ -47,7 +53,69 @@ impl Coordinator {
             groups: HashMap::new(),
             offsets: HashMap::new(),
             next_member: 0,
+            consumer_groups: HashMap::new(),
+            consumer_config: ConsumerGroupConfig::default(),
         }
+    }
+
+    /// Sets the KIP-848 group settings.
+    pub fn with_consumer_config(mut self, c: ConsumerGroupConfig) -> Self {
+        self.consumer_config = c;
+        self
+    }
+
+    /// ConsumerGroupHeartbeat. `topics` is the broker's current topic view.
+    pub fn consumer_heartbeat(
+        &mut self,
+        now: i64,
+        req: HeartbeatRequest,
+        topics: &TopicsView,
+    ) -> (Effects, HeartbeatResponse) {
+        let mut fx = Effects::default();
+        let refuse = |error: i16, msg: String, member_id: String| HeartbeatResponse {
+            error,
+            error_message: Some(msg),
+            member_id,
+            member_epoch: -1,
+            heartbeat_interval_ms: 0,
+            assignment: None,
+        };
+        if req.group_id.is_empty() {
+            return (
+                fx,
+                refuse(
+                    code::INVALID_GROUP_ID,
+                    "empty group id".into(),
+                    req.member_id,
+                ),
+            );
+        }
+        if self
+            .groups
+            .get(&req.group_id)
+            .is_some_and(|g| !g.members.is_empty())
+        {
+            let msg = format!(
+                "group {} is a classic group with active members",
+                req.group_id
+            );
+            return (fx, refuse(code::GROUP_ID_NOT_FOUND, msg, req.member_id));
+        }
+        let cfg = self.consumer_config;
+        let group = self
+            .consumer_groups
+            .entry(req.group_id.clone())
+            .or_insert_with(|| ConsumerGroup::new(&req.group_id));
+        let mut out = Vec::new();
+        let resp = group.heartbeat(now, req, topics, &cfg, &mut out);
+        fx.records
+            .extend(out.into_iter().map(CoordinatorRecord::Consumer));
+        (fx, resp)
+    }
+
+    /// A KIP-848 group, for ConsumerGroupDescribe.
+    pub fn consumer_group(&self, id: &str) -> Option<&ConsumerGroup> {
+        self.consumer_groups.get(id)
     }
 
     pub fn config(&self) -> &GroupConfig {
@@ -135,8 +203,16 @@ impl Coordinator {
                                 Reply::Sync(SyncResponse::error(code::FENCED_INSTANCE_ID)),
                             );
                         }
-                        let unchanged = old.same_protocols(&req.protocols);
+                        // As in Kafka: a returning static member triggers no rebalance as long
+                        // as the group's selected protocol stays available to it.
+                        let unchanged = group
+                            .protocol
+                            .as_ref()
+                            .is_some_and(|p| req.protocols.iter().any(|x| &x.name == p));
                         let was_leader = group.leader.as_deref() == Some(old_id.as_str());
+                        // Kafka answers with the previous leader id, so a returning
+                        // static leader does not reassign a stable group.
+                        let previous_leader = group.leader.clone().unwrap_or_default();
                         old.id = member_id.clone();
                         old.client_id = req.client_id.clone();
                         old.client_host = req.client_host.clone();
@@ -150,7 +226,7 @@ impl Coordinator {
                         if was_leader {
                             group.leader = Some(member_id.clone());
                         }
-                        if group.state == GroupState::Stable && unchanged && !was_leader {
+                        if group.state == GroupState::Stable && unchanged {
                             // Same identity, same subscription: no rebalance.
                             old.synced = true;
                             group.members.insert(member_id.clone(), old);
@@ -159,7 +235,7 @@ impl Coordinator {
                                 generation_id: group.generation,
                                 protocol_type: group.protocol_type.clone(),
                                 protocol_name: group.protocol.clone(),
-                                leader: group.leader.clone().unwrap_or_default(),
+                                leader: previous_leader,
                                 skip_assignment: false,
                                 member_id,
                                 members: Vec::new(),
@@ -656,6 +732,12 @@ impl Coordinator {
             }
             self.maybe_complete_join(&id, now, &mut fx);
         }
+        for g in self.consumer_groups.values_mut() {
+            let mut out = Vec::new();
+            g.tick(now, &mut out);
+            fx.records
+                .extend(out.into_iter().map(CoordinatorRecord::Consumer));
+        }
         self.expire_offsets(now, &mut fx);
         fx
     }
@@ -720,6 +802,11 @@ impl Coordinator {
                 d.extend(g.pending_members.values().copied());
                 d
             })
+            .chain(
+                self.consumer_groups
+                    .values()
+                    .filter_map(|c| c.next_deadline()),
+            )
             .min()
     }
 
@@ -768,6 +855,22 @@ impl Coordinator {
     fn validate_commit(&self, req: &CommitRequest) -> i16 {
         if req.group_id.is_empty() {
             return code::INVALID_GROUP_ID;
+        }
+        if let Some(cg) = self
+            .consumer_groups
+            .get(&req.group_id)
+            .filter(|c| !c.members.is_empty())
+        {
+            if req.generation_id < 0 && req.member_id.is_empty() {
+                return code::UNKNOWN_MEMBER_ID;
+            }
+            let Some(m) = cg.members.get(&req.member_id) else {
+                return code::UNKNOWN_MEMBER_ID;
+            };
+            if req.generation_id != m.current.member_epoch {
+                return consumer::code::STALE_MEMBER_EPOCH;
+            }
+            return code::NONE;
         }
         let Some(group) = self.groups.get(&req.group_id) else {
             // A standalone consumer (generation -1) may commit to a new group.
@@ -858,13 +961,26 @@ impl Coordinator {
         partitions: &[(String, i32)],
     ) -> (Effects, i16, Vec<i16>) {
         let mut fx = Effects::default();
-        let Some(group) = self.groups.get(group_id) else {
-            return (fx, code::GROUP_ID_NOT_FOUND, Vec::new());
-        };
-        let subscribed = if group.members.is_empty() {
-            Some(Default::default())
+        let subscribed = if let Some(cg) = self
+            .consumer_groups
+            .get(group_id)
+            .filter(|c| !c.members.is_empty())
+        {
+            Some(
+                cg.members
+                    .values()
+                    .flat_map(|m| m.meta.subscribed_topic_names.iter().cloned())
+                    .collect(),
+            )
         } else {
-            group.subscribed_topics()
+            let Some(group) = self.groups.get(group_id) else {
+                return (fx, code::GROUP_ID_NOT_FOUND, Vec::new());
+            };
+            if group.members.is_empty() {
+                Some(Default::default())
+            } else {
+                group.subscribed_topics()
+            }
         };
         let mut errors = Vec::with_capacity(partitions.len());
         for (topic, partition) in partitions {
@@ -896,6 +1012,37 @@ impl Coordinator {
     /// DeleteGroups for one group.
     pub fn delete_group(&mut self, group_id: &str) -> (Effects, i16) {
         let mut fx = Effects::default();
+        if let Some(cg) = self.consumer_groups.get(group_id) {
+            if !cg.members.is_empty() {
+                return (fx, code::NON_EMPTY_GROUP);
+            }
+            self.consumer_groups.remove(group_id);
+            fx.records.push(CoordinatorRecord::Consumer(
+                crate::consumer_records::ConsumerRecord::TargetEpoch {
+                    group: group_id.into(),
+                    epoch: None,
+                },
+            ));
+            fx.records.push(CoordinatorRecord::Consumer(
+                crate::consumer_records::ConsumerRecord::GroupEpoch {
+                    group: group_id.into(),
+                    epoch: None,
+                },
+            ));
+            if !self.groups.contains_key(group_id) {
+                if let Some(offs) = self.offsets.remove(group_id) {
+                    for (topic, partition) in offs.into_keys() {
+                        fx.records.push(CoordinatorRecord::Offset {
+                            group: group_id.to_string(),
+                            topic,
+                            partition,
+                            value: None,
+                        });
+                    }
+                }
+                return (fx, code::NONE);
+            }
+        }
         let Some(group) = self.groups.get(group_id) else {
             return (fx, code::GROUP_ID_NOT_FOUND);
         };
@@ -933,11 +1080,30 @@ impl Coordinator {
                         .any(|s| s.eq_ignore_ascii_case(g.state.name()))
             })
             .filter(|_| types.is_empty() || types.iter().any(|t| t.eq_ignore_ascii_case("classic")))
+            .filter(|g| !self.consumer_groups.contains_key(&g.id))
             .map(|g| GroupListing {
                 group_id: g.id.clone(),
                 protocol_type: g.protocol_type.clone().unwrap_or_default(),
                 state: g.state.name(),
+                group_type: "classic",
             })
+            .chain(
+                self.consumer_groups
+                    .values()
+                    .filter(|g| {
+                        states.is_empty()
+                            || states.iter().any(|s| s.eq_ignore_ascii_case(g.state()))
+                    })
+                    .filter(|_| {
+                        types.is_empty() || types.iter().any(|t| t.eq_ignore_ascii_case("consumer"))
+                    })
+                    .map(|g| GroupListing {
+                        group_id: g.id.clone(),
+                        protocol_type: "consumer".into(),
+                        state: g.state(),
+                        group_type: "consumer",
+                    }),
+            )
             .collect();
         out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         out
@@ -945,6 +1111,27 @@ impl Coordinator {
 
     /// DescribeGroups for one group (an unknown group is reported Dead).
     pub fn describe_group(&self, group_id: &str) -> GroupDescription {
+        if let Some(cg) = self.consumer_groups.get(group_id) {
+            return GroupDescription {
+                error: code::NONE,
+                group_id: group_id.to_string(),
+                state: cg.state(),
+                protocol_type: "consumer".into(),
+                protocol: String::new(),
+                members: cg
+                    .members
+                    .values()
+                    .map(|m| DescribedMember {
+                        member_id: m.id.clone(),
+                        group_instance_id: m.meta.instance_id.clone(),
+                        client_id: m.meta.client_id.clone(),
+                        client_host: m.meta.client_host.clone(),
+                        metadata: Bytes::new(),
+                        assignment: Bytes::new(),
+                    })
+                    .collect(),
+            };
+        }
         let Some(g) = self.groups.get(group_id) else {
             return GroupDescription {
                 error: code::GROUP_ID_NOT_FOUND,
@@ -1015,6 +1202,19 @@ impl Coordinator {
                     }
                 }
             },
+            CoordinatorRecord::Consumer(c) => {
+                let cfg = self.consumer_config;
+                let id = c.group().to_string();
+                let g = self
+                    .consumer_groups
+                    .entry(id.clone())
+                    .or_insert_with(|| ConsumerGroup::new(&id));
+                g.topics_signature = None;
+                g.replay(now, c, &cfg);
+                if g.epoch == 0 && g.members.is_empty() {
+                    self.consumer_groups.remove(&id);
+                }
+            }
             CoordinatorRecord::Group { group, value } => match value {
                 Some(v) => {
                     let g = group_from_value(&group, v, now);

@@ -12,3 +12,5 @@ pub use coordinator::{partition_for, Coordinator, Effects};
 pub use group::GroupState;
 pub use records::CoordinatorRecord;
 pub use types::*;
+pub mod consumer;
+pub mod consumer_records;

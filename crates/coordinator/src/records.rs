@@ -73,6 +73,8 @@ pub enum CoordinatorRecord {
         group: String,
         value: Option<GroupValue>,
     },
+    /// A KIP-848 consumer-group record.
+    Consumer(crate::consumer_records::ConsumerRecord),
 }
 
 impl CoordinatorRecord {
@@ -82,6 +84,7 @@ impl CoordinatorRecord {
             CoordinatorRecord::Offset { group, .. } | CoordinatorRecord::Group { group, .. } => {
                 group
             }
+            CoordinatorRecord::Consumer(c) => c.group(),
         }
     }
 
@@ -89,6 +92,7 @@ impl CoordinatorRecord {
     pub fn encode(&self) -> (Bytes, Option<Bytes>) {
         let mut k = BytesMut::new();
         match self {
+            CoordinatorRecord::Consumer(c) => c.encode(),
             CoordinatorRecord::Offset {
                 group,
                 topic,
@@ -182,7 +186,8 @@ impl CoordinatorRecord {
                 };
                 Ok(Some(CoordinatorRecord::Group { group, value }))
             }
-            _ => Ok(None),
+            _ => Ok(crate::consumer_records::ConsumerRecord::decode(key, value)?
+                .map(CoordinatorRecord::Consumer)),
         }
     }
 }

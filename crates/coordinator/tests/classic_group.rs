@@ -555,3 +555,36 @@ fn group_partition_follows_java_string_hash() {
     assert_eq!(partition_for("test-group", 50), (h & 0x7fffffff) % 50);
     assert!((0..50).contains(&partition_for("ümlaut-gröup", 50)));
 }
+
+#[test]
+fn a_returning_static_leader_gets_the_old_leader_id_and_no_rebalance() {
+    let mut h = H::new();
+    let t = h.join(H::join_req("", Some("boss"), "range"));
+    h.advance(3_000);
+    let j = h.join_reply(t).expect("join");
+    assert_eq!(j.leader, j.member_id, "the only member leads");
+    let ts = h.sync_as(
+        &j.member_id,
+        Some("boss"),
+        1,
+        vec![(j.member_id.clone(), Bytes::from_static(b"all"))],
+    );
+    h.sync_reply(ts).expect("sync");
+    // Restart with different subscription bytes but the same protocol name.
+    let mut again = H::join_req("", Some("boss"), "range");
+    again.protocols[0].metadata = Bytes::from_static(b"other-bytes");
+    let t = h.join(again);
+    let j2 = h.join_reply(t).expect("answered at once");
+    assert_eq!((j2.error, j2.generation_id), (0, 1));
+    assert_eq!(
+        j2.leader, j.member_id,
+        "the previous leader id, so the new process does not reassign"
+    );
+    assert!(j2.members.is_empty());
+    assert_eq!(h.state(), "Stable");
+    let ts = h.sync_as(&j2.member_id, Some("boss"), 1, vec![]);
+    assert_eq!(
+        h.sync_reply(ts).expect("sync").assignment,
+        Bytes::from_static(b"all")
+    );
+}

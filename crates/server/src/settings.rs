@@ -58,6 +58,8 @@ pub const KNOWN: &[(&str, i64, i64)] = &[
     ("group.initial.rebalance.delay.ms", 0, i32::MAX as i64),
     ("group.min.session.timeout.ms", 1, i32::MAX as i64),
     ("group.max.session.timeout.ms", 1, i32::MAX as i64),
+    ("group.consumer.session.timeout.ms", 1, i32::MAX as i64),
+    ("group.consumer.heartbeat.interval.ms", 1, i32::MAX as i64),
 ];
 
 fn flatten(prefix: &str, v: &Value, out: &mut HashMap<String, String>) {
@@ -291,6 +293,12 @@ pub fn broker_config(map: &HashMap<String, String>) -> Result<(BrokerConfig, boo
     }
     if let Some(n) = num(map, "group.max.session.timeout.ms")? {
         c.group.max_session_timeout_ms = n as i32;
+    }
+    if let Some(n) = num(map, "group.consumer.session.timeout.ms")? {
+        c.consumer_group.session_timeout_ms = n as i32;
+    }
+    if let Some(n) = num(map, "group.consumer.heartbeat.interval.ms")? {
+        c.consumer_group.heartbeat_interval_ms = n as i32;
     }
     if c.group.min_session_timeout_ms > c.group.max_session_timeout_ms {
         return Err(SettingsError::Invalid {

@@ -21,7 +21,7 @@ pub fn handle(ctx: &Ctx, req: ListGroupsRequest) -> Outcome<ListGroupsResponse> 
                 l = l.with_group_state(s(g.state));
             }
             if ctx.version >= 5 {
-                l = l.with_group_type(s("classic"));
+                l = l.with_group_type(s(g.group_type));
             }
             l
         })

@@ -13,6 +13,8 @@
 
 pub mod alter_configs;
 pub mod api_versions;
+pub mod consumer_group_describe;
+pub mod consumer_group_heartbeat;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
@@ -149,6 +151,12 @@ pub fn dispatch(broker: &Arc<Broker>, req: Request, peer: &str) -> Result<Pendin
         ApiKey::DescribeGroups => run(broker, req, peer, api, describe_groups::handle),
         ApiKey::DeleteGroups => run(broker, req, peer, api, delete_groups::handle),
         ApiKey::OffsetDelete => run(broker, req, peer, api, offset_delete::handle),
+        ApiKey::ConsumerGroupHeartbeat => {
+            run(broker, req, peer, api, consumer_group_heartbeat::handle)
+        }
+        ApiKey::ConsumerGroupDescribe => {
+            run(broker, req, peer, api, consumer_group_describe::handle)
+        }
         other => Err(ProtocolError::MalformedHeader(format!(
             "no handler for {other:?}"
         ))),
