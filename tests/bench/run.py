@@ -31,9 +31,12 @@ def broker_peak_rss_mib(pid):
 
 def start_broker(data_dir):
     env = {"PATH": os.environ["PATH"], "RUST_LOG": "warn", "GREGOR_LISTENERS": "PLAINTEXT://127.0.0.1:0",
+           "GREGOR_METRICS_LISTENER": "127.0.0.1:0",
            "GREGOR_LOG_DIRS": str(data_dir)}
     proc = subprocess.Popen([str(GREGOR)], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     line = proc.stdout.readline().decode()
+    while line.startswith("gregor metrics on "):
+        line = proc.stdout.readline().decode()
     if not line.startswith("gregor listening on "):
         raise SystemExit("gregor did not start")
     return proc, line.strip().removeprefix("gregor listening on ")

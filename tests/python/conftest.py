@@ -26,6 +26,7 @@ class Gregor:
         self.extra_env = env or {}
         self.proc = None
         self.addr = None
+        self.metrics_addr = None
         self.start()
 
     def start(self):
@@ -33,6 +34,7 @@ class Gregor:
             "PATH": os.environ.get("PATH", ""),
             "RUST_LOG": "info",
             "GREGOR_LISTENERS": "PLAINTEXT://127.0.0.1:0",
+            "GREGOR_METRICS_LISTENER": "127.0.0.1:0",
             "GREGOR_LOG_DIRS": str(self.data_dir),
             **self.extra_env,
         }
@@ -41,6 +43,8 @@ class Gregor:
                                      stdin=subprocess.DEVNULL, cwd=self.data_dir.parent)
         for raw in self.proc.stdout:
             line = raw.decode().strip()
+            if line.startswith("gregor metrics on "):
+                self.metrics_addr = line.removeprefix("gregor metrics on ")
             if line.startswith("gregor listening on "):
                 self.addr = line.removeprefix("gregor listening on ")
                 break

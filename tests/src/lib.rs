@@ -33,6 +33,8 @@ pub struct Gregor {
     child: Option<Child>,
     /// `host:port` the broker listens on.
     pub addr: String,
+    /// `host:port` of `/metrics`, when served.
+    pub metrics_addr: Option<String>,
     /// Data directory (`log.dirs`).
     pub data_dir: PathBuf,
     /// Kept alive while the broker may use it.
@@ -58,6 +60,7 @@ impl Gregor {
         let mut g = Gregor {
             child: None,
             addr: String::new(),
+            metrics_addr: None,
             data_dir,
             _tmp: None,
             env,
@@ -82,6 +85,7 @@ impl Gregor {
                 std::env::var("GREGOR_TEST_LOG").unwrap_or_else(|_| "info".into()),
             )
             .env("GREGOR_LISTENERS", "PLAINTEXT://127.0.0.1:0")
+            .env("GREGOR_METRICS_LISTENER", "127.0.0.1:0")
             .env("GREGOR_LOG_DIRS", &self.data_dir)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .current_dir(self.data_dir.parent().expect("parent"))
@@ -94,6 +98,9 @@ impl Gregor {
         let addr = loop {
             match lines.next() {
                 Some(Ok(l)) => {
+                    if let Some(m) = l.strip_prefix("gregor metrics on ") {
+                        self.metrics_addr = Some(m.trim().to_string());
+                    }
                     if let Some(a) = l.strip_prefix("gregor listening on ") {
                         break a.trim().to_string();
                     }

@@ -20,6 +20,16 @@ use tokio::sync::{mpsc, watch};
 use crate::handlers::{dispatch, Pending};
 use crate::state::Broker;
 
+/// What the writer needs to account for a request once it is answered.
+struct Answer {
+    pending: Pending,
+    api: &'static str,
+    version: i16,
+    start: std::time::Instant,
+    /// A produce or fetch that is waiting (counted in `gregor_requests_waiting`).
+    waiting: bool,
+}
+
 /// Requests a connection may have outstanding (read but not yet answered).
 pub const MAX_IN_FLIGHT: usize = 4096;
 
@@ -33,8 +43,9 @@ pub async fn serve(
 ) {
     let _ = stream.set_nodelay(true);
     let (mut rd, wr) = stream.into_split();
-    let (tx, rx) = mpsc::channel::<Pending>(MAX_IN_FLIGHT);
-    let writer = tokio::spawn(write_responses(wr, rx));
+    let (tx, rx) = mpsc::channel::<Answer>(MAX_IN_FLIGHT);
+    broker.metrics.connections.inc();
+    let writer = tokio::spawn(write_responses(broker.clone(), wr, rx));
     let max = broker.config.socket_request_max_bytes;
     let peer_ip = peer.ip().to_string();
     let mut buf = BytesMut::with_capacity(64 * 1024);
@@ -44,6 +55,11 @@ pub async fn serve(
                 Ok(Some(f)) => f,
                 Ok(None) => break,
                 Err(e) => {
+                    broker
+                        .metrics
+                        .request_errors
+                        .with_label_values(&["Unknown", "malformed"])
+                        .inc();
                     tracing::warn!(%peer, error = %e, "closing connection: bad frame");
                     break 'conn;
                 }
@@ -51,18 +67,48 @@ pub async fn serve(
             let req = match parse_request(frame) {
                 Ok(r) => r,
                 Err(e) => {
+                    broker
+                        .metrics
+                        .request_errors
+                        .with_label_values(&["Unknown", "malformed"])
+                        .inc();
                     tracing::warn!(%peer, error = %e, "closing connection: bad request header");
                     break 'conn;
                 }
             };
             let (key, version, corr) = (req.api_key, req.api_version, req.correlation_id);
+            let api = req
+                .api
+                .map(gregor_protocol::codec::api_name)
+                .unwrap_or("Unknown");
+            let start = std::time::Instant::now();
             match dispatch(&broker, req, &peer_ip) {
-                Ok(p) => {
-                    if tx.send(p).await.is_err() {
+                Ok(pending) => {
+                    let waiting = matches!(pending, Pending::Later(_))
+                        && (api == "Produce" || api == "Fetch");
+                    if waiting {
+                        broker.metrics.waiting.with_label_values(&[api]).inc();
+                    }
+                    if tx
+                        .send(Answer {
+                            pending,
+                            api,
+                            version,
+                            start,
+                            waiting,
+                        })
+                        .await
+                        .is_err()
+                    {
                         break 'conn;
                     }
                 }
                 Err(e) => {
+                    broker
+                        .metrics
+                        .request_errors
+                        .with_label_values(&[api, "malformed"])
+                        .inc();
                     tracing::warn!(%peer, api_key = key, api_version = version, correlation_id = corr, error = %e, "closing connection");
                     break 'conn;
                 }
@@ -85,29 +131,44 @@ pub async fn serve(
     }
     drop(tx);
     let _ = writer.await;
+    broker.metrics.connections.dec();
     tracing::debug!(%peer, "connection closed");
 }
 
-async fn write_responses(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Pending>) {
+async fn write_responses(broker: Arc<Broker>, wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Answer>) {
     let mut out = BufWriter::with_capacity(64 * 1024, wr);
-    while let Some(p) = rx.recv().await {
-        let frame = match p {
+    while let Some(a) = rx.recv().await {
+        let frame = match a.pending {
             Pending::Ready(f) => f,
-            Pending::Later(fut) => match fut.await {
-                Ok(f) => f,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot encode response; closing connection");
-                    break;
+            Pending::Later(fut) => {
+                let r = fut.await;
+                if a.waiting {
+                    broker.metrics.waiting.with_label_values(&[a.api]).dec();
                 }
-            },
+                match r {
+                    Ok(f) => f,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot encode response; closing connection");
+                        break;
+                    }
+                }
+            }
         };
         if let Some(f) = frame {
             if out.write_all(&f).await.is_err() {
-                return;
+                break;
             }
         }
         if rx.is_empty() && out.flush().await.is_err() {
-            return;
+            break;
+        }
+        broker.metrics.observe(a.api, a.version, a.start.elapsed());
+    }
+    // The peer is gone or the stream ended: release what was still queued.
+    rx.close();
+    while let Ok(a) = rx.try_recv() {
+        if a.waiting {
+            broker.metrics.waiting.with_label_values(&[a.api]).dec();
         }
     }
     let _ = out.flush().await;

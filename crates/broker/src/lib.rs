@@ -11,6 +11,7 @@ pub mod connection;
 pub mod error;
 pub mod groups;
 pub mod handlers;
+pub mod metrics;
 pub mod server;
 pub mod state;
 pub mod topic_config;

@@ -22,10 +22,18 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub async fn run(
     broker: Arc<Broker>,
     listener: TcpListener,
+    metrics: Option<TcpListener>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let background = spawn_background(broker.clone(), stop_rx.clone());
+    let mut background = spawn_background(broker.clone(), stop_rx.clone());
+    if let Some(m) = metrics {
+        background.push(tokio::spawn(crate::metrics::serve(
+            broker.clone(),
+            m,
+            stop_rx.clone(),
+        )));
+    }
     let permits = Arc::new(Semaphore::new(broker.config.max_connections));
     let mut conns = JoinSet::new();
     tokio::pin!(shutdown);

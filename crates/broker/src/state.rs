@@ -156,6 +156,8 @@ pub struct Broker {
     next_producer_id: Mutex<i64>,
     /// Consumer groups and committed offsets.
     pub groups: GroupService,
+    /// Prometheus metrics.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl std::fmt::Debug for Broker {
@@ -247,6 +249,7 @@ impl Broker {
         }
         let broker = Broker {
             groups,
+            metrics: crate::metrics::Metrics::new(),
             cluster_id: meta.cluster_id.clone(),
             config,
             clock,
@@ -530,8 +533,21 @@ impl Broker {
     /// fsyncs every partition with unflushed appends (blocking).
     pub fn flush_all(&self) -> Result<()> {
         for p in self.all_partitions() {
-            p.flush()?;
+            self.flush_partition(&p)?;
         }
+        Ok(())
+    }
+
+    /// fsyncs one partition if it has unflushed appends, timing it (blocking).
+    pub fn flush_partition(&self, p: &Partition) -> Result<()> {
+        if p.unflushed() == 0 {
+            return Ok(());
+        }
+        let t = std::time::Instant::now();
+        p.flush()?;
+        self.metrics
+            .flush_seconds
+            .observe(t.elapsed().as_secs_f64());
         Ok(())
     }
 

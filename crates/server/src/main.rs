@@ -61,6 +61,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let metrics_addr = match settings::metrics_listener(&map) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("gregor: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let (config, advertised_set) = match settings::broker_config(&map) {
         Ok(c) => c,
         Err(e) => {
@@ -79,7 +86,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config, advertised_set)) {
+    match runtime.block_on(serve(config, advertised_set, metrics_addr)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "gregor stopped with an error");
@@ -92,6 +99,7 @@ fn main() -> ExitCode {
 async fn serve(
     mut config: gregor_broker::BrokerConfig,
     advertised_set: bool,
+    metrics_addr: Option<String>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let bind = format!("{}:{}", config.listener.host, config.listener.port);
     let listener = TcpListener::bind(&bind)
@@ -108,8 +116,20 @@ async fn serve(
     let broker = Broker::open(config, Arc::new(SystemClock))?;
     tracing::info!(listener = %local, advertised = %format!("{}:{}", broker.config.advertised.host, broker.config.advertised.port),
         data_dir = %broker.config.data_dir.display(), cluster_id = %broker.cluster_id, "gregor started");
+    let metrics = match metrics_addr {
+        Some(a) => {
+            let m = TcpListener::bind(&a)
+                .await
+                .map_err(|e| format!("cannot serve metrics on {a}: {e}"))?;
+            let addr = m.local_addr()?;
+            tracing::info!(%addr, "serving /metrics");
+            println!("gregor metrics on {addr}");
+            Some(m)
+        }
+        None => None,
+    };
     println!("gregor listening on {local}");
-    gregor_broker::server::run(broker, listener, shutdown_signal()).await?;
+    gregor_broker::server::run(broker, listener, metrics, shutdown_signal()).await?;
     tracing::info!("gregor stopped cleanly");
     Ok(())
 }

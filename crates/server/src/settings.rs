@@ -60,7 +60,23 @@ pub const KNOWN: &[(&str, i64, i64)] = &[
     ("group.max.session.timeout.ms", 1, i32::MAX as i64),
     ("group.consumer.session.timeout.ms", 1, i32::MAX as i64),
     ("group.consumer.heartbeat.interval.ms", 1, i32::MAX as i64),
+    ("metrics.enabled", 0, 0),
+    ("metrics.listener", 0, 0),
 ];
+
+/// Where `/metrics` is served: `metrics.listener` (`host:port`, default
+/// `0.0.0.0:9644`), or nowhere with `metrics.enabled = false`.
+pub fn metrics_listener(map: &HashMap<String, String>) -> Result<Option<String>, SettingsError> {
+    if boolean(map, "metrics.enabled")? == Some(false) {
+        return Ok(None);
+    }
+    let v = map
+        .get("metrics.listener")
+        .cloned()
+        .unwrap_or_else(|| "0.0.0.0:9644".into());
+    let hp = parse_listener("metrics.listener", &v)?;
+    Ok(Some(format!("{}:{}", hp.host, hp.port)))
+}
 
 fn flatten(prefix: &str, v: &Value, out: &mut HashMap<String, String>) {
     match &v.kind {

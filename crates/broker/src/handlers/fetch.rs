@@ -157,8 +157,10 @@ pub fn handle(ctx: &Ctx, req: FetchRequest) -> Outcome<FetchResponse> {
     }
     let (resp, bytes, error) = plan.collect();
     if bytes >= plan.min_bytes || error || req.max_wait_ms <= 0 || plan.wanted.is_empty() {
+        account(b, &plan, &resp);
         return Outcome::Now(resp);
     }
+    let broker = b.clone();
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms as u64);
     Outcome::Later(Box::pin(async move {
         let parts: Vec<Arc<Partition>> = plan
@@ -177,14 +179,42 @@ pub fn handle(ctx: &Ctx, req: FetchRequest) -> Outcome<FetchResponse> {
             // Registered before re-reading, so no append can slip between.
             let (resp, bytes, error) = plan.collect();
             if bytes >= plan.min_bytes || error || Instant::now() >= deadline {
+                account(&broker, &plan, &resp);
                 return resp;
             }
             tokio::select! {
                 _ = select_all(waits) => {}
                 _ = tokio::time::sleep_until(deadline) => {
-                    return plan.collect().0;
+                    let resp = plan.collect().0;
+                    account(&broker, &plan, &resp);
+                    return resp;
                 }
             }
         }
     }))
+}
+
+/// Counts bytes out per topic and per-partition errors.
+fn account(b: &crate::state::Broker, plan: &Plan, resp: &FetchResponse) {
+    for (i, t) in resp.responses.iter().enumerate() {
+        let name = plan.topics.get(i).map(|(n, id)| {
+            if n.0.is_empty() {
+                b.topic_by_id(id)
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default()
+            } else {
+                n.0.to_string()
+            }
+        });
+        for p in &t.partitions {
+            b.metrics.error("Fetch", p.error_code);
+            let n = p.records.as_ref().map(|r| r.len()).unwrap_or(0);
+            if let (true, Some(name)) = (n > 0, &name) {
+                b.metrics
+                    .bytes_out
+                    .with_label_values(&[name])
+                    .inc_by(n as u64);
+            }
+        }
+    }
 }

@@ -46,6 +46,7 @@ pub fn handle(ctx: &Ctx, req: ProduceRequest) -> Outcome<ProduceResponse> {
             .as_ref()
             .map(|t| topic_config::log_append_time(&t.configs.read(), &b.config))
             .unwrap_or(false);
+        let tname = topic.as_ref().map(|t| t.name.clone()).unwrap_or_default();
         for pd in td.partition_data {
             if !matches!(acks, -1..=1) {
                 parts.push(partition_error(pd.index, code::INVALID_REQUIRED_ACKS));
@@ -83,6 +84,16 @@ pub fn handle(ctx: &Ctx, req: ProduceRequest) -> Outcome<ProduceResponse> {
             };
             match result {
                 Ok(a) => {
+                    if !a.duplicate {
+                        b.metrics
+                            .bytes_in
+                            .with_label_values(&[tname.as_str()])
+                            .inc_by(a.bytes as u64);
+                        b.metrics
+                            .records_in
+                            .with_label_values(&[tname.as_str()])
+                            .inc_by(a.record_count as u64);
+                    }
                     if !a.duplicate
                         && partition.unflushed() >= b.config.flush_interval_messages
                         && acks != 0
@@ -115,6 +126,11 @@ pub fn handle(ctx: &Ctx, req: ProduceRequest) -> Outcome<ProduceResponse> {
         };
         responses.push(tr);
     }
+    for t in &responses {
+        for p in &t.partition_responses {
+            b.metrics.error("Produce", p.error_code);
+        }
+    }
     if acks == 0 {
         return Outcome::Silent;
     }
@@ -122,9 +138,12 @@ pub fn handle(ctx: &Ctx, req: ProduceRequest) -> Outcome<ProduceResponse> {
     if to_flush.is_empty() {
         return Outcome::Now(resp);
     }
+    let broker = b.clone();
     Outcome::Later(Box::pin(async move {
-        let flushed =
-            tokio::task::spawn_blocking(move || to_flush.iter().try_for_each(|p| p.flush())).await;
+        let flushed = tokio::task::spawn_blocking(move || {
+            to_flush.iter().try_for_each(|p| broker.flush_partition(p))
+        })
+        .await;
         match flushed {
             Ok(Ok(())) => resp,
             Ok(Err(e)) => {
