@@ -392,3 +392,67 @@ fn delete_topics_by_id_and_metadata_by_id() {
     let r: MetadataResponse = call(&mut s, ApiKey::Metadata, 12, &by_id);
     assert_eq!(r.topics[0].error_code, 100);
 }
+
+#[test]
+fn describe_producers_and_log_dirs_report_what_a_real_producer_wrote() {
+    use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
+    use kafka_protocol::messages::describe_producers_request::TopicRequest;
+    use kafka_protocol::messages::{
+        DescribeLogDirsRequest, DescribeLogDirsResponse, DescribeProducersRequest,
+        DescribeProducersResponse,
+    };
+    let g = Gregor::start();
+    let p: BaseProducer = g
+        .client_config()
+        .set("enable.idempotence", "true")
+        .create()
+        .expect("producer");
+    for i in 0..20 {
+        p.send(
+            BaseRecord::<(), _>::to("described")
+                .payload(&format!("{i}"))
+                .partition(0),
+        )
+        .expect("send");
+    }
+    assert_eq!(
+        p.flush(Duration::from_secs(20)).map_err(|e| e.to_string()),
+        Ok(())
+    );
+    let mut s = connect(&g);
+    let req = DescribeProducersRequest::default().with_topics(vec![TopicRequest::default()
+        .with_name(TopicName(StrBytes::from_static_str("described")))
+        .with_partition_indexes(vec![0, 9])]);
+    let r: DescribeProducersResponse = call(&mut s, ApiKey::DescribeProducers, 0, &req);
+    let parts = &r.topics[0].partitions;
+    assert_eq!(parts[0].error_code, 0);
+    assert_eq!(
+        parts[0].active_producers.len(),
+        1,
+        "one idempotent producer"
+    );
+    assert_eq!(parts[0].active_producers[0].last_sequence, 19);
+    assert!(parts[0].active_producers[0].producer_id.0 >= 0);
+    assert_eq!(parts[1].error_code, 3, "unknown partition");
+
+    let req =
+        DescribeLogDirsRequest::default()
+            .with_topics(Some(vec![DescribableLogDirTopic::default()
+                .with_topic(TopicName(StrBytes::from_static_str("described")))
+                .with_partitions(vec![0])]));
+    let r: DescribeLogDirsResponse = call(&mut s, ApiKey::DescribeLogDirs, 4, &req);
+    let dir = &r.results[0];
+    assert!(dir.total_bytes > 0 && dir.usable_bytes > 0 && dir.usable_bytes <= dir.total_bytes);
+    assert_eq!(dir.topics.len(), 1);
+    assert!(dir.topics[0].partitions[0].partition_size > 0);
+    let all: DescribeLogDirsResponse = call(
+        &mut s,
+        ApiKey::DescribeLogDirs,
+        1,
+        &DescribeLogDirsRequest::default().with_topics(None),
+    );
+    assert!(all.results[0]
+        .topics
+        .iter()
+        .any(|t| t.name.0.as_str() == "described"));
+}

@@ -47,6 +47,8 @@ pub const SUPPORTED: &[ApiRange] = &[
     r(ApiKey::OffsetDelete, 0, 0),
     r(ApiKey::ConsumerGroupHeartbeat, 0, 1),
     r(ApiKey::ConsumerGroupDescribe, 0, 1),
+    r(ApiKey::DescribeLogDirs, 1, 4),
+    r(ApiKey::DescribeProducers, 0, 0),
 ];
 
 /// The supported range of an API key, if implemented.

@@ -23,6 +23,8 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_log_dirs;
+pub mod describe_producers;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -157,6 +159,8 @@ pub fn dispatch(broker: &Arc<Broker>, req: Request, peer: &str) -> Result<Pendin
         ApiKey::ConsumerGroupDescribe => {
             run(broker, req, peer, api, consumer_group_describe::handle)
         }
+        ApiKey::DescribeLogDirs => run(broker, req, peer, api, describe_log_dirs::handle),
+        ApiKey::DescribeProducers => run(broker, req, peer, api, describe_producers::handle),
         other => Err(ProtocolError::MalformedHeader(format!(
             "no handler for {other:?}"
         ))),
