@@ -16,7 +16,7 @@ use gregor_broker::Broker;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
-const USAGE: &str = "usage: gregor [--config PATH]\n\nOptions use Kafka's broker config names; set them in the TOML file or as\nGREGOR_<NAME> environment variables (GREGOR_LOG_DIRS=/var/lib/gregor).";
+const USAGE: &str = "usage: gregor [--config PATH] | gregor healthcheck [HOST:PORT]\n\nOptions use Kafka's broker config names; set them in the TOML file or as\nGREGOR_<NAME> environment variables (GREGOR_LOG_DIRS=/var/lib/gregor).";
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -26,7 +26,11 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("healthcheck") {
+        let addr = args.nth(1).unwrap_or_else(|| "127.0.0.1:9092".into());
+        return healthcheck(&addr);
+    }
     let mut config_file: Option<PathBuf> = None;
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -147,6 +151,44 @@ async fn shutdown_signal() {
         }
         _ => {
             let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// `gregor healthcheck [HOST:PORT]`: exit 0 when a broker there answers an
+/// ApiVersions v0 request within 5 s (used by the container HEALTHCHECK, so
+/// the image needs no shell or curl).
+fn healthcheck(addr: &str) -> ExitCode {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+    let check = || -> std::io::Result<()> {
+        let sa = std::net::ToSocketAddrs::to_socket_addrs(addr)?
+            .next()
+            .ok_or_else(|| std::io::Error::other("no address"))?;
+        let mut s = std::net::TcpStream::connect_timeout(&sa, Duration::from_secs(5))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        // size, api key 18, version 0, correlation id 1, client id "healthcheck"
+        let mut req = vec![0, 0, 0, 21, 0, 18, 0, 0, 0, 0, 0, 1, 0, 11];
+        req.extend_from_slice(b"healthcheck");
+        s.write_all(&req)?;
+        let mut head = [0u8; 10];
+        s.read_exact(&mut head)?;
+        let (corr, err) = (
+            i32::from_be_bytes([head[4], head[5], head[6], head[7]]),
+            i16::from_be_bytes([head[8], head[9]]),
+        );
+        if corr != 1 || err != 0 {
+            return Err(std::io::Error::other(format!(
+                "unexpected answer (correlation {corr}, error {err})"
+            )));
+        }
+        Ok(())
+    };
+    match check() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gregor healthcheck {addr}: {e}");
+            ExitCode::FAILURE
         }
     }
 }
