@@ -44,6 +44,12 @@ pub struct BrokerConfig {
     pub delete_topic_enable: bool,
     /// `max.connections`.
     pub max_connections: usize,
+    /// `log.cleaner.enable`: run the compaction of `cleanup.policy=compact` topics.
+    pub cleaner_enable: bool,
+    /// `log.cleaner.backoff.ms`: pause between cleaning passes.
+    pub cleaner_backoff_ms: i64,
+    /// `log.cleaner.delete.retention.ms`: default `delete.retention.ms`.
+    pub cleaner_delete_retention_ms: i64,
     /// `offsets.topic.num.partitions`.
     pub offsets_topic_partitions: i32,
     /// KIP-848 group settings (`group.consumer.session.timeout.ms`, `group.consumer.heartbeat.interval.ms`).
@@ -77,6 +83,9 @@ impl Default for BrokerConfig {
             delete_topic_enable: true,
             max_connections: 10_000,
             offsets_topic_partitions: 50,
+            cleaner_enable: true,
+            cleaner_backoff_ms: 15_000,
+            cleaner_delete_retention_ms: 86_400_000,
             group: gregor_coordinator::GroupConfig::default(),
             consumer_group: Default::default(),
             explicit: Default::default(),
@@ -141,6 +150,15 @@ impl BrokerConfig {
                 .into(),
             ),
             ("log.cleanup.policy", "delete".into()),
+            ("log.cleaner.enable", self.cleaner_enable.to_string()),
+            (
+                "log.cleaner.backoff.ms",
+                self.cleaner_backoff_ms.to_string(),
+            ),
+            (
+                "log.cleaner.delete.retention.ms",
+                self.cleaner_delete_retention_ms.to_string(),
+            ),
             ("compression.type", "producer".into()),
             (
                 "offsets.topic.num.partitions",

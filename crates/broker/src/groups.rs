@@ -5,10 +5,10 @@
 //! topic at start.
 //!
 //! `__consumer_offsets` is created on first use with
-//! `offsets.topic.num.partitions` partitions and `retention.ms = -1`; a group
-//! lives in partition `abs(hash(group id)) % partitions`, as in Kafka. Until
-//! log compaction exists the topic is never trimmed, which keeps it correct
-//! (replay applies records in order, last write wins) at the cost of space.
+//! `offsets.topic.num.partitions` partitions and `cleanup.policy = compact`;
+//! a group lives in partition `abs(hash(group id)) % partitions`, as in
+//! Kafka. Replay applies records in order (last write wins), so compaction,
+//! which keeps the latest record per key and the order, changes nothing.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -117,7 +117,10 @@ impl GroupService {
         if let Some(t) = broker.topic(OFFSETS_TOPIC) {
             return Ok(t);
         }
-        let configs = BTreeMap::from([("retention.ms".to_string(), "-1".to_string())]);
+        let configs = BTreeMap::from([
+            ("cleanup.policy".to_string(), "compact".to_string()),
+            ("retention.ms".to_string(), "-1".to_string()),
+        ]);
         match broker.create_topic(OFFSETS_TOPIC, self.partitions, 1, configs) {
             Ok(t) => Ok(t),
             Err(TopicError::AlreadyExists) => broker.topic(OFFSETS_TOPIC).ok_or(WriteFailed),

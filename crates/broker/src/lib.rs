@@ -5,6 +5,7 @@
 //! * [`connection`]: per-connection framing, pipelining and in-order replies.
 //! * [`server`]: accept loop, background flush and retention, graceful stop.
 
+pub mod cleaner;
 pub mod clock;
 pub mod config;
 pub mod connection;

@@ -110,6 +110,15 @@ fn spawn_background(
             Ok(())
         },
     ));
+    if broker.config.cleaner_enable {
+        tasks.push(periodic(
+            broker.clone(),
+            stop.clone(),
+            every(broker.config.cleaner_backoff_ms),
+            "cleaner",
+            |b| crate::cleaner::clean_all(b).map(|_| ()),
+        ));
+    }
     let period = every(broker.config.retention_check_interval_ms);
     tasks.push(periodic(broker, stop, period, "retention", |b| {
         let n = b.enforce_retention()?;

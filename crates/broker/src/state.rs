@@ -555,10 +555,15 @@ impl Broker {
     pub fn enforce_retention(&self) -> Result<usize> {
         let now = self.clock.now_ms();
         let mut deleted = 0;
-        for p in self.all_partitions() {
-            let mut log = p.log.lock();
-            deleted += log.enforce_retention(now)?;
-            p.publish(&log, 0);
+        for t in self.topics() {
+            if !topic_config::deletes(&t.configs.read()) {
+                continue; // compact-only topics keep every key's latest record
+            }
+            for p in t.partitions.read().iter() {
+                let mut log = p.log.lock();
+                deleted += log.enforce_retention(now)?;
+                p.publish(&log, 0);
+            }
         }
         Ok(deleted)
     }

@@ -55,7 +55,8 @@ const fn def(
 
 /// Every topic config Gregor implements.
 pub const TOPIC_CONFIGS: &[ConfigDef] = &[
-    def("cleanup.policy", "log.cleanup.policy", Kind::Enum(&["delete"]), 0, "Retention policy for old segments. Only 'delete' is implemented; compaction is not yet."),
+    def("cleanup.policy", "log.cleanup.policy", Kind::Enum(&["delete", "compact", "compact,delete", "delete,compact"]), 0, "delete: remove old segments by retention.ms/retention.bytes; compact: keep the latest record per key; both: compact and delete."),
+    def("delete.retention.ms", "log.cleaner.delete.retention.ms", Kind::Long, 0, "How long tombstones survive compaction, ms."),
     def("retention.ms", "log.retention.ms", Kind::Long, -1, "Delete closed segments whose newest record is older than this; -1 keeps them."),
     def("retention.bytes", "log.retention.bytes", Kind::Long, -1, "Delete the oldest closed segments while a partition is larger than this; -1 means no limit."),
     def("segment.bytes", "log.segment.bytes", Kind::Int, 14, "Roll to a new segment when the active one would exceed this size."),
@@ -77,6 +78,7 @@ pub fn default_value(d: &ConfigDef, b: &BrokerConfig) -> String {
     let l = &b.log;
     match d.name {
         "cleanup.policy" => "delete".into(),
+        "delete.retention.ms" => b.cleaner_delete_retention_ms.to_string(),
         "retention.ms" => l.retention_ms.to_string(),
         "retention.bytes" => l.retention_bytes.to_string(),
         "segment.bytes" => l.segment_bytes.to_string(),
@@ -182,6 +184,32 @@ pub fn log_append_time(overrides: &BTreeMap<String, String>, b: &BrokerConfig) -
     }
 }
 
+fn policy(overrides: &BTreeMap<String, String>) -> String {
+    overrides
+        .get("cleanup.policy")
+        .map(|p| p.to_ascii_lowercase())
+        .unwrap_or_else(|| "delete".into())
+}
+
+/// Whether the topic is compacted (`cleanup.policy` includes `compact`).
+pub fn compacts(overrides: &BTreeMap<String, String>) -> bool {
+    policy(overrides).split(',').any(|p| p.trim() == "compact")
+}
+
+/// Whether retention deletes old segments (`cleanup.policy` includes `delete`).
+pub fn deletes(overrides: &BTreeMap<String, String>) -> bool {
+    policy(overrides).split(',').any(|p| p.trim() == "delete")
+}
+
+/// `delete.retention.ms` of the topic.
+pub fn delete_retention_ms(overrides: &BTreeMap<String, String>, b: &BrokerConfig) -> i64 {
+    num(
+        "delete.retention.ms",
+        overrides,
+        b.cleaner_delete_retention_ms,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,7 +225,8 @@ mod tests {
             .expect_err("unknown")
             .contains("Unknown"));
         assert!(validate("message.timestamp.type", Some("LogAppendTime")).is_ok());
-        assert!(validate("cleanup.policy", Some("compact")).is_err());
+        assert!(validate("cleanup.policy", Some("compact")).is_ok());
+        assert!(validate("cleanup.policy", Some("shred")).is_err());
     }
 
     #[test]

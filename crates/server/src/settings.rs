@@ -60,6 +60,9 @@ pub const KNOWN: &[(&str, i64, i64)] = &[
     ("group.max.session.timeout.ms", 1, i32::MAX as i64),
     ("group.consumer.session.timeout.ms", 1, i32::MAX as i64),
     ("group.consumer.heartbeat.interval.ms", 1, i32::MAX as i64),
+    ("log.cleaner.enable", 0, 0),
+    ("log.cleaner.backoff.ms", 1, i64::MAX),
+    ("log.cleaner.delete.retention.ms", 0, i64::MAX),
     ("metrics.enabled", 0, 0),
     ("metrics.listener", 0, 0),
 ];
@@ -309,6 +312,15 @@ pub fn broker_config(map: &HashMap<String, String>) -> Result<(BrokerConfig, boo
     }
     if let Some(n) = num(map, "group.max.session.timeout.ms")? {
         c.group.max_session_timeout_ms = n as i32;
+    }
+    if let Some(b) = boolean(map, "log.cleaner.enable")? {
+        c.cleaner_enable = b;
+    }
+    if let Some(n) = num(map, "log.cleaner.backoff.ms")? {
+        c.cleaner_backoff_ms = n;
+    }
+    if let Some(n) = num(map, "log.cleaner.delete.retention.ms")? {
+        c.cleaner_delete_retention_ms = n;
     }
     if let Some(n) = num(map, "group.consumer.session.timeout.ms")? {
         c.consumer_group.session_timeout_ms = n as i32;

@@ -215,6 +215,8 @@ pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
 /// Builds valid v2 batches of uncompressed records (for tests and tools;
 /// the broker never builds client data itself).
 pub mod builder {
+    /// One record as (key, value); `None` is a null key or a tombstone.
+    pub type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
 
     fn varint(out: &mut Vec<u8>, v: i64) {
         let mut z = ((v << 1) ^ (v >> 63)) as u64;
@@ -231,21 +233,38 @@ pub mod builder {
     /// A batch of `values` (null keys) with timestamps `ts + i` and an
     /// optional `(producer id, epoch, base sequence)`.
     pub fn batch(values: &[&[u8]], ts: i64, producer: Option<(i64, i16, i32)>) -> Vec<u8> {
+        let kv: Vec<KeyValue<'_>> = values.iter().map(|v| (None, Some(*v))).collect();
+        keyed_batch(&kv, ts, producer)
+    }
+
+    /// A batch of (key, value) records; `None` is a null key or a tombstone.
+    pub fn keyed_batch(kv: &[KeyValue<'_>], ts: i64, producer: Option<(i64, i16, i32)>) -> Vec<u8> {
         let mut records = Vec::new();
-        for (i, v) in values.iter().enumerate() {
+        for (i, (k, v)) in kv.iter().enumerate() {
             let mut r = Vec::new();
             r.push(0u8); // attributes
             varint(&mut r, i as i64); // timestamp delta
             varint(&mut r, i as i64); // offset delta
-            varint(&mut r, -1); // null key
-            varint(&mut r, v.len() as i64);
-            r.extend_from_slice(v);
+            match k {
+                Some(k) => {
+                    varint(&mut r, k.len() as i64);
+                    r.extend_from_slice(k);
+                }
+                None => varint(&mut r, -1),
+            }
+            match v {
+                Some(v) => {
+                    varint(&mut r, v.len() as i64);
+                    r.extend_from_slice(v);
+                }
+                None => varint(&mut r, -1),
+            }
             varint(&mut r, 0); // headers
             varint(&mut records, r.len() as i64);
             records.extend_from_slice(&r);
         }
         let (pid, epoch, seq) = producer.unwrap_or((-1, -1, -1));
-        let n = values.len() as i32;
+        let n = kv.len() as i32;
         let mut b = Vec::new();
         b.extend_from_slice(&0i64.to_be_bytes());
         b.extend_from_slice(&0i32.to_be_bytes()); // length, patched

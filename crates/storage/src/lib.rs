@@ -4,6 +4,7 @@
 //! (short appends and reads) or from blocking threads (fsync, retention).
 
 pub mod batch;
+pub mod compaction;
 pub mod error;
 pub mod index;
 pub mod log;

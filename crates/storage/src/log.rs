@@ -100,8 +100,15 @@ impl Log {
         fs::create_dir_all(dir)?;
         let mut bases: Vec<i64> = Vec::new();
         for entry in fs::read_dir(dir)? {
-            let name = entry?.file_name();
-            if let Some(b) = name.to_str().and_then(parse_base) {
+            let entry = entry?;
+            let name = entry.file_name();
+            let name = name.to_str().unwrap_or_default();
+            if name.ends_with(".cleaned") {
+                // A compaction that did not finish: the original segment is intact.
+                fs::remove_file(entry.path())?;
+                continue;
+            }
+            if let Some(b) = parse_base(name) {
                 bases.push(b);
             }
         }
@@ -490,6 +497,59 @@ impl Log {
     pub fn close(mut self) -> Result<()> {
         self.flush()?;
         self.active().seal()
+    }
+
+    /// Compaction step 1: the closed segments and the active one's extent.
+    pub fn clean_plan(&self) -> crate::compaction::CleanPlan {
+        let mut closed: Vec<crate::compaction::PlannedSegment> = self
+            .segments
+            .values()
+            .map(|s| crate::compaction::PlannedSegment {
+                base_offset: s.base_offset,
+                path: s.log_path().to_path_buf(),
+                size: s.size(),
+            })
+            .collect();
+        let active = closed.pop();
+        crate::compaction::CleanPlan { closed, active }
+    }
+
+    /// Compaction step 3: swaps in cleaned segments that are still as planned
+    /// (others are discarded). Returns the records removed.
+    pub fn install_cleaned(
+        &mut self,
+        cleaned: Vec<crate::compaction::Cleaned>,
+        now_ms: i64,
+    ) -> Result<u64> {
+        let idx = self.config.index();
+        let active_base = self.segments.keys().next_back().copied();
+        let mut removed = 0;
+        for c in cleaned {
+            let unchanged = Some(c.base_offset) != active_base
+                && self
+                    .segments
+                    .get(&c.base_offset)
+                    .is_some_and(|s| s.size() == c.planned_size);
+            if !unchanged || c.records_removed == 0 {
+                crate::compaction::discard(&c);
+                continue;
+            }
+            let Some(seg) = self.segments.remove(&c.base_offset) else {
+                continue;
+            };
+            let (ip, tp) = seg.index_paths();
+            let log_path = seg.log_path().to_path_buf();
+            drop(seg);
+            // Indexes first: if we crash after this, they are rebuilt from whichever .log is there.
+            let _ = fs::remove_file(&ip);
+            let _ = fs::remove_file(&tp);
+            fs::rename(&c.cleaned_path, &log_path)?;
+            fs::File::open(&self.dir)?.sync_all()?;
+            let seg = Segment::open(&self.dir, c.base_offset, idx, false, false, now_ms)?;
+            self.segments.insert(c.base_offset, seg);
+            removed += c.records_removed;
+        }
+        Ok(removed)
     }
 
     /// Removes the log and its directory.

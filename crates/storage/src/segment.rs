@@ -130,6 +130,9 @@ impl Segment {
                 tracing::warn!(segment = %seg.log_path.display(), "index missing or damaged, rebuilding");
             }
             seg.rebuild(recover)?;
+            if !active {
+                seg.seal()?;
+            }
         } else {
             // Trust the index: scan only from the last indexed batch to the end.
             let from = seg.offset_index.last().map(|(_, p)| p as u64).unwrap_or(0);
@@ -334,6 +337,19 @@ impl Segment {
 
     pub fn log_file(&self) -> &File {
         &self.log
+    }
+
+    /// Path of the `.log` file.
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// Paths of the `.index` and `.timeindex` files.
+    pub fn index_paths(&self) -> (PathBuf, PathBuf) {
+        (
+            self.offset_index.file.path().to_path_buf(),
+            self.time_index.file.path().to_path_buf(),
+        )
     }
 }
 

@@ -1,0 +1,241 @@
+//! Log compaction (`cleanup.policy=compact`): keep only the latest record per
+//! key in closed segments, and drop tombstones older than
+//! `delete.retention.ms`.
+//!
+//! The cleaner works in three steps so that produce and fetch are blocked only
+//! briefly:
+//! 1. [`Log::clean_plan`] (under the partition lock): the closed segments and
+//!    how far the log extends.
+//! 2. [`clean`] (no lock): read every batch up to that point through its own
+//!    file handles, build the key → latest-offset map, and write each closed
+//!    segment's survivors to `<base>.log.cleaned`.
+//! 3. [`Log::install_cleaned`] (under the lock): for each segment still as
+//!    planned, delete its indexes, rename the cleaned file over the `.log`
+//!    (atomic), and rebuild the indexes. A crash leaves either the old or the
+//!    new file; leftover `.cleaned` files are removed when the log opens, and
+//!    missing indexes are rebuilt.
+//!
+//! Records are kept byte-for-byte: a cleaned batch keeps its base offset,
+//! base timestamp, last offset delta, producer fields and attributes, with
+//! only the surviving records (their deltas stay valid) and a new length,
+//! count and CRC. Compressed batches are decompressed through the caller's
+//! function and written back uncompressed. Offsets and the order of surviving
+//! records never change.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use crate::batch::{BatchHeader, HEADER_LEN};
+use crate::error::{Result, StorageError};
+
+/// Decompresses a batch's records section: (codec id, compressed bytes) → raw records.
+pub type Decompress<'a> = &'a dyn Fn(i16, &[u8]) -> std::result::Result<Vec<u8>, String>;
+
+/// A closed segment to clean.
+#[derive(Debug, Clone)]
+pub struct PlannedSegment {
+    pub base_offset: i64,
+    pub path: PathBuf,
+    pub size: u64,
+}
+
+/// What [`clean`] needs, taken under the partition lock.
+#[derive(Debug, Clone)]
+pub struct CleanPlan {
+    pub closed: Vec<PlannedSegment>,
+    /// The active segment and how much of it existed when planned.
+    pub active: Option<PlannedSegment>,
+}
+
+/// A cleaned segment waiting to be installed.
+#[derive(Debug)]
+pub struct Cleaned {
+    pub base_offset: i64,
+    pub planned_size: u64,
+    pub cleaned_path: PathBuf,
+    pub records_removed: u64,
+}
+
+/// One record inside an uncompressed records section.
+struct RawRecord<'a> {
+    offset_delta: i64,
+    timestamp_delta: i64,
+    key: Option<&'a [u8]>,
+    tombstone: bool,
+    bytes: &'a [u8],
+}
+
+fn varint(b: &[u8], pos: &mut usize) -> Result<i64> {
+    let mut v: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        let byte = *b
+            .get(*pos)
+            .ok_or(StorageError::Corrupt("truncated varint"))?;
+        *pos += 1;
+        v |= ((byte & 0x7f) as u64) << shift;
+        if byte < 0x80 {
+            return Ok(((v >> 1) as i64) ^ -((v & 1) as i64));
+        }
+    }
+    Err(StorageError::Corrupt("varint too long"))
+}
+
+fn bytes_field<'a>(b: &'a [u8], pos: &mut usize) -> Result<Option<&'a [u8]>> {
+    let n = varint(b, pos)?;
+    if n < 0 {
+        return Ok(None);
+    }
+    let end = pos
+        .checked_add(n as usize)
+        .filter(|e| *e <= b.len())
+        .ok_or(StorageError::Corrupt("field past record end"))?;
+    let s = &b[*pos..end];
+    *pos = end;
+    Ok(Some(s))
+}
+
+/// Splits an uncompressed records section into records.
+fn records(section: &[u8], count: i32) -> Result<Vec<RawRecord<'_>>> {
+    let mut out = Vec::with_capacity(count.max(0) as usize);
+    let mut pos = 0;
+    for _ in 0..count {
+        let start = pos;
+        let len = varint(section, &mut pos)?;
+        let body_start = pos;
+        let end = body_start
+            .checked_add(len.max(0) as usize)
+            .filter(|e| *e <= section.len())
+            .ok_or(StorageError::Corrupt("record past batch end"))?;
+        let body = &section[..end];
+        let mut p = body_start + 1; // attributes
+        let timestamp_delta = varint(body, &mut p)?;
+        let offset_delta = varint(body, &mut p)?;
+        let key = bytes_field(body, &mut p)?;
+        let value = bytes_field(body, &mut p)?;
+        out.push(RawRecord {
+            offset_delta,
+            timestamp_delta,
+            key,
+            tombstone: value.is_none(),
+            bytes: &section[start..end],
+        });
+        pos = end;
+    }
+    Ok(out)
+}
+
+/// Reads the batches of a segment file up to `size`, yielding each header with
+/// its uncompressed records section.
+fn for_each_batch(
+    path: &PathBuf,
+    size: u64,
+    decompress: Decompress<'_>,
+    mut f: impl FnMut(&BatchHeader, &[u8], &[u8]) -> Result<()>,
+) -> Result<()> {
+    let mut file = File::open(path)?;
+    let mut data = Vec::with_capacity(size as usize);
+    (&mut file).take(size).read_to_end(&mut data)?;
+    let mut pos = 0usize;
+    while pos + HEADER_LEN <= data.len() {
+        let h = BatchHeader::parse(&data[pos..])?;
+        if pos + h.size > data.len() {
+            break;
+        }
+        let raw = &data[pos..pos + h.size];
+        let section = &raw[HEADER_LEN..];
+        if h.compression() == 0 {
+            f(&h, raw, section)?;
+        } else {
+            let plain = decompress(h.compression(), section)
+                .map_err(|_| StorageError::Corrupt("cannot decompress batch for compaction"))?;
+            f(&h, raw, &plain)?;
+        }
+        pos += h.size;
+    }
+    Ok(())
+}
+
+/// Step 2: builds the key map and writes the cleaned files. `now_ms` and
+/// `delete_retention_ms` decide which tombstones are old enough to drop.
+pub fn clean(
+    plan: &CleanPlan,
+    now_ms: i64,
+    delete_retention_ms: i64,
+    decompress: Decompress<'_>,
+) -> Result<Vec<Cleaned>> {
+    let mut latest: HashMap<Vec<u8>, i64> = HashMap::new();
+    for seg in plan.closed.iter().chain(plan.active.iter()) {
+        for_each_batch(&seg.path, seg.size, decompress, |h, _raw, section| {
+            if h.is_control() {
+                return Ok(());
+            }
+            for r in records(section, h.record_count)? {
+                if let Some(k) = r.key {
+                    latest.insert(k.to_vec(), h.base_offset + r.offset_delta);
+                }
+            }
+            Ok(())
+        })?;
+    }
+    let mut out = Vec::new();
+    for seg in &plan.closed {
+        let cleaned_path = seg.path.with_extension("log.cleaned");
+        let mut w = std::io::BufWriter::new(File::create(&cleaned_path)?);
+        let mut removed = 0u64;
+        for_each_batch(&seg.path, seg.size, decompress, |h, raw, section| {
+            if h.is_control() {
+                w.write_all(raw)?;
+                return Ok(());
+            }
+            let recs = records(section, h.record_count)?;
+            let keep: Vec<&RawRecord<'_>> = recs
+                .iter()
+                .filter(|r| match r.key {
+                    None => true,
+                    Some(k) => {
+                        let newest = latest.get(k) == Some(&(h.base_offset + r.offset_delta));
+                        let expired_tombstone = r.tombstone
+                            && h.base_timestamp + r.timestamp_delta < now_ms - delete_retention_ms;
+                        newest && !expired_tombstone
+                    }
+                })
+                .collect();
+            removed += (recs.len() - keep.len()) as u64;
+            if keep.is_empty() {
+                return Ok(());
+            }
+            if keep.len() == recs.len() && h.compression() == 0 {
+                w.write_all(raw)?;
+                return Ok(());
+            }
+            let body: Vec<u8> = keep.iter().flat_map(|r| r.bytes.iter().copied()).collect();
+            let mut batch = raw[..HEADER_LEN].to_vec();
+            batch.extend_from_slice(&body);
+            let len = (batch.len() - 12) as i32;
+            batch[8..12].copy_from_slice(&len.to_be_bytes());
+            let attrs = i16::from_be_bytes([batch[21], batch[22]]) & !0x07; // now uncompressed
+            batch[21..23].copy_from_slice(&attrs.to_be_bytes());
+            batch[57..61].copy_from_slice(&(keep.len() as i32).to_be_bytes());
+            let crc = crc32c::crc32c(&batch[21..]);
+            batch[17..21].copy_from_slice(&crc.to_be_bytes());
+            w.write_all(&batch)?;
+            Ok(())
+        })?;
+        let f = w.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        out.push(Cleaned {
+            base_offset: seg.base_offset,
+            planned_size: seg.size,
+            cleaned_path,
+            records_removed: removed,
+        });
+    }
+    Ok(out)
+}
+
+/// Removes a cleaned file that will not be installed.
+pub fn discard(c: &Cleaned) {
+    let _ = std::fs::remove_file(&c.cleaned_path);
+}
