@@ -77,16 +77,25 @@ impl Partition {
     pub fn unflushed(&self) -> i64 {
         self.unflushed.load(Ordering::Acquire)
     }
-    /// fsyncs the log (blocking: call from a blocking thread).
+    /// fsyncs the log (blocking: call from a blocking thread). The fsync
+    /// runs on a duplicate file handle without holding the log lock, so
+    /// appends and reads continue meanwhile.
     pub fn flush(&self) -> Result<()> {
         let pending = self.unflushed.swap(0, Ordering::AcqRel);
-        if pending > 0 {
-            if let Err(e) = self.log.lock().flush() {
-                self.unflushed.fetch_add(pending, Ordering::AcqRel);
-                return Err(e.into());
-            }
+        if pending == 0 {
+            return Ok(());
         }
-        Ok(())
+        let handle = self.log.lock().flush_handle();
+        let result = match handle {
+            Ok(Some(f)) => f.sync_data().map_err(crate::error::BrokerError::from),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e.into()),
+        };
+        if result.is_err() {
+            self.log.lock().mark_dirty();
+            self.unflushed.fetch_add(pending, Ordering::AcqRel);
+        }
+        result
     }
 }
 

@@ -484,6 +484,24 @@ impl Log {
         Ok(deleted)
     }
 
+    /// For flushing without holding the log: a duplicate handle of the
+    /// active segment's file (fsync on it syncs the same file), or `None`
+    /// when nothing was appended since the last flush. The log counts as
+    /// clean afterwards; call [`Log::mark_dirty`] if the fsync fails.
+    pub fn flush_handle(&mut self) -> Result<Option<std::fs::File>> {
+        if !self.dirty {
+            return Ok(None);
+        }
+        let f = self.active().log_file().try_clone()?;
+        self.dirty = false;
+        Ok(Some(f))
+    }
+
+    /// Marks the log as having unflushed data (after a failed fsync).
+    pub fn mark_dirty(&mut self) {
+        self.dirty = true;
+    }
+
     /// fsyncs what was appended since the last flush.
     pub fn flush(&mut self) -> Result<()> {
         if self.dirty {
