@@ -41,6 +41,11 @@ pub struct Partition {
     high_watermark: AtomicI64,
     log_start_offset: AtomicI64,
     unflushed: AtomicI64,
+    /// Every offset below this is fsynced.
+    durable: AtomicI64,
+    /// Serialises fsyncs so a caller never returns before the fsync covering
+    /// its records has finished.
+    flush_lock: Mutex<()>,
 }
 
 impl Partition {
@@ -52,6 +57,8 @@ impl Partition {
             log: Mutex::new(log),
             appended: Notify::new(),
             unflushed: AtomicI64::new(0),
+            durable: AtomicI64::new(0),
+            flush_lock: Mutex::new(()),
         };
         p.appended.notify_waiters();
         p
@@ -77,24 +84,42 @@ impl Partition {
     pub fn unflushed(&self) -> i64 {
         self.unflushed.load(Ordering::Acquire)
     }
-    /// fsyncs the log (blocking: call from a blocking thread). The fsync
-    /// runs on a duplicate file handle without holding the log lock, so
-    /// appends and reads continue meanwhile.
+    /// fsyncs everything appended so far (blocking: call from a blocking
+    /// thread).
     pub fn flush(&self) -> Result<()> {
-        let pending = self.unflushed.swap(0, Ordering::AcqRel);
-        if pending == 0 {
+        self.flush_to(self.high_watermark())
+    }
+
+    /// Returns once every offset below `target` is fsynced. The fsync runs on
+    /// a duplicate file handle without holding the log lock, so appends and
+    /// reads continue meanwhile; concurrent callers wait for the fsync that
+    /// covers them instead of returning early.
+    pub fn flush_to(&self, target: i64) -> Result<()> {
+        if self.durable.load(Ordering::Acquire) >= target {
             return Ok(());
         }
-        let handle = self.log.lock().flush_handle();
+        let _serial = self.flush_lock.lock();
+        if self.durable.load(Ordering::Acquire) >= target {
+            return Ok(());
+        }
+        let pending = self.unflushed.swap(0, Ordering::AcqRel);
+        let (handle, end) = {
+            let mut log = self.log.lock();
+            (log.flush_handle(), log.log_end_offset())
+        };
         let result = match handle {
             Ok(Some(f)) => f.sync_data().map_err(crate::error::BrokerError::from),
             Ok(None) => Ok(()),
             Err(e) => Err(e.into()),
         };
-        if result.is_err() {
-            self.log.lock().mark_dirty();
-            self.unflushed.fetch_add(pending, Ordering::AcqRel);
-        }
+        match &result {
+            Ok(()) => self.durable.fetch_max(end, Ordering::AcqRel),
+            Err(_) => {
+                self.log.lock().mark_dirty();
+                self.unflushed.fetch_add(pending, Ordering::AcqRel);
+                0
+            }
+        };
         result
     }
 }
@@ -547,9 +572,9 @@ impl Broker {
         Ok(())
     }
 
-    /// fsyncs one partition if it has unflushed appends, timing it (blocking).
+    /// fsyncs one partition up to its current end, timing it (blocking).
     pub fn flush_partition(&self, p: &Partition) -> Result<()> {
-        if p.unflushed() == 0 {
+        if p.durable.load(Ordering::Acquire) >= p.high_watermark() {
             return Ok(());
         }
         let t = std::time::Instant::now();
@@ -657,6 +682,36 @@ mod tests {
         b.delete_topic("orders").expect("delete");
         assert!(b.topic("orders").is_none());
         assert!(!dir.path().join("orders-0").exists());
+    }
+
+    #[test]
+    fn flush_returns_only_when_its_records_are_durable() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let b = Broker::open(cfg(dir.path()), Arc::new(SystemClock)).expect("open");
+        let t = b.create_topic("f", 1, 1, BTreeMap::new()).expect("create");
+        let p = t.partition(0).expect("p");
+        std::thread::scope(|s| {
+            for w in 0..4 {
+                let p = p.clone();
+                s.spawn(move || {
+                    for i in 0..50u8 {
+                        let mut batch = gregor_storage::batch::builder::batch(&[&[w, i]], 1, None);
+                        let end = {
+                            let mut log = p.log.lock();
+                            let a = log.append(&mut batch, 0, false, 1).expect("append");
+                            p.publish(&log, a.record_count);
+                            a.last_offset + 1
+                        };
+                        p.flush_to(end).expect("flush");
+                        assert!(
+                            p.durable.load(Ordering::Acquire) >= end,
+                            "acknowledged before its fsync finished"
+                        );
+                    }
+                });
+            }
+        });
+        assert_eq!(p.high_watermark(), 200);
     }
 
     #[test]
