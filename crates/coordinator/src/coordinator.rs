@@ -31,6 +31,17 @@ impl Effects {
     fn reply(&mut self, token: Token, r: Reply) {
         self.replies.push((token, r));
     }
+
+    /// Answers a member's waiting JoinGroup and SyncGroup with `error`
+    /// (it was fenced or removed).
+    fn fail_waiting(&mut self, m: &mut Member, error: i16) {
+        if let Some(t) = m.awaiting_join.take() {
+            self.reply(t, Reply::Join(JoinResponse::error(error, &m.id)));
+        }
+        if let Some(t) = m.awaiting_sync.take() {
+            self.reply(t, Reply::Sync(SyncResponse::error(error)));
+        }
+    }
 }
 
 /// All groups and committed offsets of this broker.
@@ -191,18 +202,7 @@ impl Coordinator {
                             group.static_members.remove(instance);
                             return self.add_and_rebalance(now, token, req, member_id, fx);
                         };
-                        if let Some(t) = old.awaiting_join.take() {
-                            fx.reply(
-                                t,
-                                Reply::Join(JoinResponse::error(code::FENCED_INSTANCE_ID, &old_id)),
-                            );
-                        }
-                        if let Some(t) = old.awaiting_sync.take() {
-                            fx.reply(
-                                t,
-                                Reply::Sync(SyncResponse::error(code::FENCED_INSTANCE_ID)),
-                            );
-                        }
+                        fx.fail_waiting(&mut old, code::FENCED_INSTANCE_ID);
                         // As in Kafka: a returning static member triggers no rebalance as long
                         // as the group's selected protocol stays available to it.
                         let unchanged = group
@@ -630,16 +630,8 @@ impl Coordinator {
                 None => member_id.clone(),
             };
             match remove_member(group, &id) {
-                Some(m) => {
-                    if let Some(t) = m.awaiting_join {
-                        fx.reply(
-                            t,
-                            Reply::Join(JoinResponse::error(code::UNKNOWN_MEMBER_ID, &id)),
-                        );
-                    }
-                    if let Some(t) = m.awaiting_sync {
-                        fx.reply(t, Reply::Sync(SyncResponse::error(code::UNKNOWN_MEMBER_ID)));
-                    }
+                Some(mut m) => {
+                    fx.fail_waiting(&mut m, code::UNKNOWN_MEMBER_ID);
                     removed = true;
                     errors.push(code::NONE);
                 }
@@ -714,16 +706,8 @@ impl Coordinator {
             };
             let mut removed = false;
             for m in expired.iter().chain(unsynced.iter()) {
-                if let Some(m) = remove_member(group, m) {
-                    if let Some(t) = m.awaiting_join {
-                        fx.reply(
-                            t,
-                            Reply::Join(JoinResponse::error(code::UNKNOWN_MEMBER_ID, &m.id)),
-                        );
-                    }
-                    if let Some(t) = m.awaiting_sync {
-                        fx.reply(t, Reply::Sync(SyncResponse::error(code::UNKNOWN_MEMBER_ID)));
-                    }
+                if let Some(mut m) = remove_member(group, m) {
+                    fx.fail_waiting(&mut m, code::UNKNOWN_MEMBER_ID);
                     removed = true;
                 }
             }
