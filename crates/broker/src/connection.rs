@@ -51,8 +51,10 @@ pub async fn serve(
     let mut buf = BytesMut::with_capacity(64 * 1024);
     'conn: loop {
         loop {
-            let frame = match take_frame(&mut buf, max) {
-                Ok(Some(f)) => f,
+            // A bad length prefix or an undecodable header ends the connection.
+            let req = match take_frame(&mut buf, max).and_then(|f| f.map(parse_request).transpose())
+            {
+                Ok(Some(r)) => r,
                 Ok(None) => break,
                 Err(e) => {
                     broker
@@ -61,18 +63,6 @@ pub async fn serve(
                         .with_label_values(&["Unknown", "malformed"])
                         .inc();
                     tracing::warn!(%peer, error = %e, "closing connection: bad frame");
-                    break 'conn;
-                }
-            };
-            let req = match parse_request(frame) {
-                Ok(r) => r,
-                Err(e) => {
-                    broker
-                        .metrics
-                        .request_errors
-                        .with_label_values(&["Unknown", "malformed"])
-                        .inc();
-                    tracing::warn!(%peer, error = %e, "closing connection: bad request header");
                     break 'conn;
                 }
             };

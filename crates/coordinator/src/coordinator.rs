@@ -51,7 +51,6 @@ pub struct Coordinator {
     groups: HashMap<String, Group>,
     /// group → (topic, partition) → offset.
     offsets: HashMap<String, BTreeMap<(String, i32), OffsetValue>>,
-    next_member: u64,
     /// KIP-848 groups.
     consumer_groups: HashMap<String, ConsumerGroup>,
     consumer_config: ConsumerGroupConfig,
@@ -63,7 +62,6 @@ impl Coordinator {
             config,
             groups: HashMap::new(),
             offsets: HashMap::new(),
-            next_member: 0,
             consumer_groups: HashMap::new(),
             consumer_config: ConsumerGroupConfig::default(),
         }
@@ -134,7 +132,6 @@ impl Coordinator {
     }
 
     fn new_member_id(&mut self, client_id: &str) -> String {
-        self.next_member += 1;
         let prefix = if client_id.is_empty() {
             "member"
         } else {
@@ -404,13 +401,7 @@ impl Coordinator {
                 );
             }
         }
-        let timeout = group
-            .members
-            .values()
-            .map(|m| m.rebalance_timeout_ms as i64)
-            .max()
-            .unwrap_or(0);
-        group.rebalance_deadline = now + timeout;
+        group.rebalance_deadline = now + group.max_rebalance_timeout_ms();
         group.initial_delay_until = None;
         group.transition(GroupState::PreparingRebalance, now);
     }
@@ -468,13 +459,7 @@ impl Coordinator {
                 .map(|m| m.id.clone());
         }
         group.transition(GroupState::CompletingRebalance, now);
-        let timeout = group
-            .members
-            .values()
-            .map(|m| m.rebalance_timeout_ms as i64)
-            .max()
-            .unwrap_or(0);
-        group.sync_deadline = now + timeout;
+        group.sync_deadline = now + group.max_rebalance_timeout_ms();
         let ids: Vec<String> = group.members.keys().cloned().collect();
         for id in ids {
             let resp = join_response(group, &id);

@@ -161,6 +161,16 @@ impl Group {
             .cloned()
     }
 
+    /// The longest rebalance timeout among the members: how long a join or
+    /// sync phase may last.
+    pub fn max_rebalance_timeout_ms(&self) -> i64 {
+        self.members
+            .values()
+            .map(|m| m.rebalance_timeout_ms as i64)
+            .max()
+            .unwrap_or(0)
+    }
+
     pub fn all_joined(&self) -> bool {
         self.members.values().all(|m| m.awaiting_join.is_some())
     }
