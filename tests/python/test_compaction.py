@@ -5,7 +5,8 @@ value of every key."""
 import time
 
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic,
+                                   ResourceType)
 
 
 def log_bytes(g, topic):
@@ -51,3 +52,28 @@ def test_compacted_topic_keeps_latest_value_per_key(gregor_factory):
     assert seen == latest, "every key's latest value, nothing stale last"
     assert count < 3000 / 3, f"compaction left {count} of 3000 records"
     assert "records_removed" in g.log(), "the cleaner did the work"
+
+
+def test_min_compaction_lag_holds_young_records_back(gregor_factory):
+    g = gregor_factory({"GREGOR_LOG_CLEANER_BACKOFF_MS": "200"})
+    a = AdminClient({"bootstrap.servers": g.addr})
+    a.create_topics([NewTopic("lagged", 1, 1, config={
+        "cleanup.policy": "compact", "segment.bytes": "4096", "min.compaction.lag.ms": "3600000"})])["lagged"].result(10)
+    p = Producer({"bootstrap.servers": g.addr, "linger.ms": 5})
+    for i in range(600):
+        p.produce("lagged", key=f"k{i % 10}".encode(), value=f"v{i}-{'x' * 50}".encode())
+        if i % 40 == 0:
+            p.flush(10)  # small batches, so segments roll
+    assert p.flush(20) == 0
+    written = log_bytes(g, "lagged")
+    assert len(list((g.data_dir / "lagged-0").glob("*.log"))) > 3
+    time.sleep(2)  # ten cleaner passes
+    assert log_bytes(g, "lagged") == written, "records younger than min.compaction.lag.ms were compacted"
+
+    entry = ConfigEntry("min.compaction.lag.ms", "0", incremental_operation=AlterConfigOpType.SET)
+    fut = a.incremental_alter_configs([ConfigResource(ResourceType.TOPIC, "lagged", incremental_configs=[entry])])
+    next(iter(fut.values())).result(timeout=10)
+    deadline = time.time() + 20
+    while time.time() < deadline and log_bytes(g, "lagged") > written / 4:
+        time.sleep(0.2)
+    assert log_bytes(g, "lagged") < written / 4, "lifting the lag lets the cleaner work"

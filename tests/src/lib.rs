@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use rdkafka::config::ClientConfig;
 
 pub mod proxy;
+pub mod raw;
 
 /// Path of the broker binary under test.
 pub fn gregor_bin() -> PathBuf {

@@ -7,26 +7,20 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use gregor_blackbox::raw::{call, connect, read_response};
 use gregor_blackbox::Gregor;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     ApiKey, MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse, RequestHeader,
-    ResponseHeader, TopicName,
+    TopicName,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::{Encodable, StrBytes};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-
-fn connect(g: &Gregor) -> TcpStream {
-    let s = TcpStream::connect(&g.addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    s
-}
 
 /// True when the broker closed the connection (EOF or reset) instead of answering.
 fn closed_by_broker(s: &mut TcpStream) -> bool {
@@ -36,38 +30,6 @@ fn closed_by_broker(s: &mut TcpStream) -> bool {
         Ok(_) => false,
         Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
     }
-}
-
-fn frame<T: Encodable>(key: ApiKey, version: i16, body: &T) -> Vec<u8> {
-    let header = RequestHeader::default()
-        .with_request_api_key(key as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(42)
-        .with_client_id(Some(StrBytes::from_static_str("raw")));
-    let mut b = BytesMut::new();
-    header
-        .encode(&mut b, key.request_header_version(version))
-        .expect("header");
-    body.encode(&mut b, version).expect("body");
-    let mut out = (b.len() as i32).to_be_bytes().to_vec();
-    out.extend_from_slice(&b);
-    out
-}
-
-fn read_response(s: &mut TcpStream) -> Bytes {
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len).expect("response length");
-    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
-    s.read_exact(&mut body).expect("response body");
-    Bytes::from(body)
-}
-
-fn call<Q: Encodable, R: Decodable>(s: &mut TcpStream, key: ApiKey, version: i16, req: &Q) -> R {
-    s.write_all(&frame(key, version, req)).expect("write");
-    let mut b = read_response(s);
-    let h = ResponseHeader::decode(&mut b, key.response_header_version(version)).expect("header");
-    assert_eq!(h.correlation_id, 42);
-    R::decode(&mut b, version).expect("decode response")
 }
 
 fn assert_client_works(g: &Gregor, topic: &str) {

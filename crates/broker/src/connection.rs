@@ -46,7 +46,7 @@ pub async fn serve(
     let (tx, rx) = mpsc::channel::<Answer>(MAX_IN_FLIGHT);
     broker.metrics.connections.inc();
     let writer = tokio::spawn(write_responses(broker.clone(), wr, rx));
-    let max = broker.config.socket_request_max_bytes;
+    let max = broker.config().socket_request_max_bytes;
     let peer_ip = peer.ip().to_string();
     let mut buf = BytesMut::with_capacity(64 * 1024);
     'conn: loop {

@@ -1,16 +1,20 @@
 //! The listener: accepts connections (at most `max.connections`), runs the
-//! background flusher and retention tasks, and shuts down gracefully: stop
-//! accepting, let every connection answer what it has read, flush and close
-//! the logs.
+//! background flusher, group timer, cleaner and retention tasks, and shuts
+//! down gracefully: stop accepting, let every connection answer what it has
+//! read, flush and close the logs. `max.connections` and the flush and
+//! cleaner intervals are read from the current configuration, so dynamic
+//! changes apply without a restart.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::config::BrokerConfig;
 use crate::connection;
 use crate::error::Result;
 use crate::state::Broker;
@@ -34,7 +38,7 @@ pub async fn run(
             stop_rx.clone(),
         )));
     }
-    let permits = Arc::new(Semaphore::new(broker.config.max_connections));
+    let open = Arc::new(AtomicUsize::new(0));
     let mut conns = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -49,15 +53,17 @@ pub async fn run(
                         continue;
                     }
                 };
-                let Ok(permit) = permits.clone().try_acquire_owned() else {
-                    tracing::warn!(%peer, "max.connections reached; refusing connection");
+                let limit = broker.config().max_connections;
+                if open.load(Ordering::Acquire) >= limit {
+                    tracing::warn!(%peer, limit, "max.connections reached; refusing connection");
                     continue;
-                };
+                }
+                let slot = Slot::take(&open);
                 let b = broker.clone();
                 let rx = stop_rx.clone();
                 conns.spawn(async move {
                     connection::serve(b, stream, peer, rx).await;
-                    drop(permit);
+                    drop(slot);
                 });
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
@@ -84,43 +90,63 @@ pub async fn run(
     Ok(())
 }
 
+/// One open connection counted against `max.connections`; released on drop,
+/// also when the connection's task is aborted.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(open: &Arc<AtomicUsize>) -> Slot {
+        open.fetch_add(1, Ordering::AcqRel);
+        Slot(open.clone())
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// How often a disabled periodic task looks whether it has been enabled.
+const DISABLED_RECHECK: Duration = Duration::from_secs(1);
+
+fn every(ms: i64) -> Option<Duration> {
+    (ms > 0).then(|| Duration::from_millis(ms as u64))
+}
+
 fn spawn_background(
     broker: Arc<Broker>,
     stop: watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
-    let every = |ms: i64| Duration::from_millis(ms.max(1) as u64);
-    if broker.config.flush_interval_ms > 0 {
-        let period = every(broker.config.flush_interval_ms);
-        tasks.push(periodic(
-            broker.clone(),
-            stop.clone(),
-            period,
-            "flush",
-            |b| b.flush_all().map(|_| ()),
-        ));
-    }
     tasks.push(periodic(
         broker.clone(),
         stop.clone(),
-        Duration::from_millis(100),
+        |c| every(c.flush_interval_ms),
+        "flush",
+        |b| b.flush_all().map(|_| ()),
+    ));
+    tasks.push(periodic(
+        broker.clone(),
+        stop.clone(),
+        |_| Some(Duration::from_millis(100)),
         "groups",
         |b| {
             b.groups.tick(b);
             Ok(())
         },
     ));
-    if broker.config.cleaner_enable {
+    if broker.config().cleaner_enable {
         tasks.push(periodic(
             broker.clone(),
             stop.clone(),
-            every(broker.config.cleaner_backoff_ms),
+            |c| every(c.cleaner_backoff_ms),
             "cleaner",
             |b| crate::cleaner::clean_all(b).map(|_| ()),
         ));
     }
-    let period = every(broker.config.retention_check_interval_ms);
-    tasks.push(periodic(broker, stop, period, "retention", |b| {
+    let retention = |c: &BrokerConfig| every(c.retention_check_interval_ms);
+    tasks.push(periodic(broker, stop, retention, "retention", |b| {
         let n = b.enforce_retention()?;
         if n > 0 {
             tracing::info!(segments = n, "retention deleted segments");
@@ -130,20 +156,24 @@ fn spawn_background(
     tasks
 }
 
+/// Runs `work` on a blocking thread every `period` of the current
+/// configuration (`None`: disabled for now). A config change restarts the
+/// wait with the new period.
 fn periodic(
     broker: Arc<Broker>,
     mut stop: watch::Receiver<bool>,
-    period: Duration,
+    period: fn(&BrokerConfig) -> Option<Duration>,
     name: &'static str,
     work: fn(&Broker) -> Result<()>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(period);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
         loop {
+            let wait = period(&broker.config());
             tokio::select! {
-                _ = tick.tick() => {
+                _ = tokio::time::sleep(wait.unwrap_or(DISABLED_RECHECK)) => {
+                    if wait.is_none() || period(&broker.config()).is_none() {
+                        continue;
+                    }
                     let b = broker.clone();
                     match tokio::task::spawn_blocking(move || work(&b)).await {
                         Ok(Ok(())) => {}
@@ -151,6 +181,7 @@ fn periodic(
                         Err(e) => tracing::error!(task = name, error = %e, "background task panicked"),
                     }
                 }
+                _ = broker.config_changed.notified() => {}
                 _ = stop.changed() => return,
             }
         }

@@ -2,8 +2,9 @@
 //! metadata that must survive restarts.
 //!
 //! On disk, in the data directory (`log.dirs`):
-//! * `gregor-metadata.json`: cluster id, node id, the producer-id block and
-//!   every topic (name, topic id, partition count, config overrides). Written
+//! * `gregor-metadata.json`: cluster id, node id, the producer-id block,
+//!   every topic (name, topic id, partition count, config overrides) and the
+//!   dynamic broker configs (this broker's and the cluster defaults). Written
 //!   atomically (temp file, fsync, rename) on every change.
 //! * `<topic>-<partition>/`: one partition log (see `gregor_storage::Log`).
 //! * `.clean-shutdown`: present only after a graceful stop; when missing at
@@ -22,7 +23,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::clock::Clock;
-use crate::config::BrokerConfig;
+use crate::config::{self, BrokerConfig, ConfigLayers};
 use crate::error::{BrokerError, Result};
 use crate::groups::{GroupService, OFFSETS_TOPIC};
 use crate::topic_config;
@@ -46,6 +47,9 @@ pub struct Partition {
     /// Serialises fsyncs so a caller never returns before the fsync covering
     /// its records has finished.
     flush_lock: Mutex<()>,
+    /// The log cleaner's checkpoint: offsets below were compacted by its last
+    /// pass (kept in memory; after a restart the whole log counts as dirty).
+    pub cleaned_up_to: AtomicI64,
 }
 
 impl Partition {
@@ -59,6 +63,7 @@ impl Partition {
             unflushed: AtomicI64::new(0),
             durable: AtomicI64::new(0),
             flush_lock: Mutex::new(()),
+            cleaned_up_to: AtomicI64::new(0),
         };
         p.appended.notify_waiters();
         p
@@ -150,6 +155,12 @@ struct MetadataFile {
     node_id: i32,
     producer_id_block_end: i64,
     topics: Vec<TopicRecord>,
+    /// Dynamic configs of this broker (IncrementalAlterConfigs on BROKER `node.id`).
+    #[serde(default)]
+    broker_configs: BTreeMap<String, String>,
+    /// Dynamic cluster-wide defaults (IncrementalAlterConfigs on BROKER "").
+    #[serde(default)]
+    default_broker_configs: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, Clone)]
@@ -179,9 +190,33 @@ pub enum TopicError {
     Internal(String),
 }
 
+/// Which BROKER resource a dynamic config change addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerScope {
+    /// The resource named by this broker's `node.id`.
+    Node,
+    /// The resource with an empty name: the cluster-wide default.
+    ClusterDefault,
+}
+
+/// Why a broker config change was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrokerConfigError {
+    /// Unknown or static key, or a value out of bounds (INVALID_REQUEST in Kafka).
+    Invalid(String),
+    /// The change could not be persisted.
+    Internal(String),
+}
+
 /// The shared state of one broker.
 pub struct Broker {
-    pub config: BrokerConfig,
+    /// The configuration the process started with (defaults, file, environment).
+    static_config: Arc<BrokerConfig>,
+    /// The effective configuration: static plus dynamic changes. Swapped
+    /// whole on every change; readers keep the snapshot they took.
+    config: RwLock<Arc<BrokerConfig>>,
+    /// Woken after every dynamic config change (periodic tasks re-read their intervals).
+    pub config_changed: Notify,
     pub clock: Arc<dyn Clock>,
     pub cluster_id: String,
     topics: RwLock<Topics>,
@@ -254,6 +289,26 @@ impl Broker {
             meta.cluster_id = cluster_id_from(Uuid::new_v4());
         }
         meta.node_id = config.node_id;
+        let static_config = Arc::new(config);
+        let config = match (ConfigLayers {
+            node: meta.broker_configs.clone(),
+            cluster: meta.default_broker_configs.clone(),
+            static_config: static_config.clone(),
+        })
+        .compose()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                // A stored value that no longer validates must not keep the broker down.
+                tracing::warn!(error = %e, "ignoring stored dynamic broker configs");
+                meta.broker_configs.clear();
+                meta.default_broker_configs.clear();
+                (*static_config).clone()
+            }
+        };
+        if !meta.broker_configs.is_empty() || !meta.default_broker_configs.is_empty() {
+            tracing::info!(node = ?meta.broker_configs, cluster = ?meta.default_broker_configs, "dynamic broker configs applied");
+        }
         let clean_marker = dir.join(CLEAN_SHUTDOWN_FILE);
         let clean = clean_marker.exists();
         if clean {
@@ -285,7 +340,9 @@ impl Broker {
             groups,
             metrics: crate::metrics::Metrics::new(),
             cluster_id: meta.cluster_id.clone(),
-            config,
+            static_config,
+            config: RwLock::new(Arc::new(config)),
+            config_changed: Notify::new(),
             clock,
             topics: RwLock::new(topics),
             meta: Mutex::new(meta),
@@ -325,12 +382,103 @@ impl Broker {
         }))
     }
 
+    /// The effective configuration (a snapshot: dynamic changes made later
+    /// are not reflected in it).
+    pub fn config(&self) -> Arc<BrokerConfig> {
+        self.config.read().clone()
+    }
+
+    /// The layers broker configs resolve through, for DescribeConfigs.
+    pub fn config_layers(&self) -> ConfigLayers {
+        let meta = self.meta.lock();
+        ConfigLayers {
+            node: meta.broker_configs.clone(),
+            cluster: meta.default_broker_configs.clone(),
+            static_config: self.static_config.clone(),
+        }
+    }
+
+    /// Changes dynamic broker configs of `scope`: `changes` maps a key to
+    /// `Some(value)` to set and `None` to remove; `replace` first drops every
+    /// dynamic config of the scope (AlterConfigs). Only keys marked dynamic in
+    /// [`config::BROKER_CONFIGS`] are accepted. The change is persisted, then
+    /// takes effect at once: topics without an override pick up new log
+    /// defaults, and periodic tasks read their new intervals.
+    pub fn alter_broker_configs(
+        &self,
+        scope: BrokerScope,
+        changes: &[(String, Option<String>)],
+        replace: bool,
+        validate_only: bool,
+    ) -> std::result::Result<(), BrokerConfigError> {
+        let mut meta = self.meta.lock();
+        let mut layers = ConfigLayers {
+            node: meta.broker_configs.clone(),
+            cluster: meta.default_broker_configs.clone(),
+            static_config: self.static_config.clone(),
+        };
+        let target = match scope {
+            BrokerScope::Node => &mut layers.node,
+            BrokerScope::ClusterDefault => &mut layers.cluster,
+        };
+        if replace {
+            target.clear();
+        }
+        let mut unknown = Vec::new();
+        let mut fixed = Vec::new();
+        for (k, v) in changes {
+            match config::find(k) {
+                None => unknown.push(k.as_str()),
+                Some(d) if !d.dynamic => fixed.push(k.as_str()),
+                Some(_) => match v {
+                    Some(v) => {
+                        target.insert(k.clone(), v.trim().to_string());
+                    }
+                    None => {
+                        target.remove(k);
+                    }
+                },
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(BrokerConfigError::Invalid(format!(
+                "Unknown broker configs: {}",
+                unknown.join(", ")
+            )));
+        }
+        if !fixed.is_empty() {
+            return Err(BrokerConfigError::Invalid(format!(
+                "Cannot update these configs dynamically: {}",
+                fixed.join(", ")
+            )));
+        }
+        let effective = layers.compose().map_err(BrokerConfigError::Invalid)?;
+        if validate_only {
+            return Ok(());
+        }
+        meta.broker_configs = layers.node;
+        meta.default_broker_configs = layers.cluster;
+        self.persist(&meta)
+            .map_err(|e| BrokerConfigError::Internal(e.to_string()))?;
+        let effective = Arc::new(effective);
+        *self.config.write() = effective.clone();
+        self.config_changed.notify_waiters();
+        for t in self.topics() {
+            let log_config = topic_config::log_config(&t.configs.read(), &effective);
+            for p in t.partitions.read().iter() {
+                p.log.lock().set_config(log_config);
+            }
+        }
+        tracing::info!(?scope, ?changes, "broker configs changed");
+        Ok(())
+    }
+
     fn persist(&self, meta: &MetadataFile) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(meta).map_err(|e| BrokerError::Metadata {
             path: METADATA_FILE.into(),
             reason: e.to_string(),
         })?;
-        write_atomic(&self.config.data_dir.join(METADATA_FILE), &bytes)?;
+        write_atomic(&self.static_config.data_dir.join(METADATA_FILE), &bytes)?;
         Ok(())
     }
 
@@ -391,7 +539,7 @@ impl Broker {
         let mut meta = self.meta.lock();
         self.validate_new_topic(name, partitions, replication, &configs)?;
         let partitions = if partitions == -1 {
-            self.config.num_partitions
+            self.config().num_partitions
         } else {
             partitions
         };
@@ -403,12 +551,12 @@ impl Broker {
         };
         // A leftover directory of a deleted topic with the same name must not leak into the new one.
         for p in 0..partitions {
-            let d = Self::partition_dir(&self.config, name, p);
+            let d = Self::partition_dir(&self.static_config, name, p);
             if d.exists() {
                 fs::remove_dir_all(&d).map_err(|e| TopicError::Internal(e.to_string()))?;
             }
         }
-        let topic = Self::open_topic(&self.config, &rec, false, self.clock.now_ms())
+        let topic = Self::open_topic(&self.config(), &rec, false, self.clock.now_ms())
             .map_err(|e| TopicError::Internal(e.to_string()))?;
         meta.topics.push(rec);
         self.persist(&meta)
@@ -422,7 +570,7 @@ impl Broker {
 
     /// Deletes a topic and its data.
     pub fn delete_topic(&self, name: &str) -> std::result::Result<Uuid, TopicError> {
-        if !self.config.delete_topic_enable {
+        if !self.static_config.delete_topic_enable {
             return Err(TopicError::Disabled);
         }
         if crate::groups::is_internal(name) {
@@ -442,7 +590,7 @@ impl Broker {
             .map_err(|e| TopicError::Internal(e.to_string()))?;
         for p in topic.partitions.read().iter() {
             p.appended.notify_waiters();
-            let dir = Self::partition_dir(&self.config, name, p.index);
+            let dir = Self::partition_dir(&self.static_config, name, p.index);
             if let Err(e) = fs::remove_dir_all(&dir) {
                 tracing::warn!(dir = %dir.display(), error = %e, "could not remove deleted partition");
             }
@@ -472,12 +620,12 @@ impl Broker {
         if validate_only {
             return Ok(());
         }
-        let log_config = topic_config::log_config(&topic.configs.read(), &self.config);
+        let log_config = topic_config::log_config(&topic.configs.read(), &self.config());
         let now = self.clock.now_ms();
         let mut new = Vec::new();
         for p in current..count {
             let log = Log::open(
-                &Self::partition_dir(&self.config, name, p),
+                &Self::partition_dir(&self.static_config, name, p),
                 log_config,
                 false,
                 now,
@@ -534,7 +682,7 @@ impl Broker {
         }
         self.persist(&meta)
             .map_err(|e| TopicError::Internal(e.to_string()))?;
-        let log_config: LogConfig = topic_config::log_config(&next, &self.config);
+        let log_config: LogConfig = topic_config::log_config(&next, &self.config());
         *topic.configs.write() = next;
         for p in topic.partitions.read().iter() {
             p.log.lock().set_config(log_config);
@@ -589,8 +737,9 @@ impl Broker {
     pub fn enforce_retention(&self) -> Result<usize> {
         let now = self.clock.now_ms();
         let mut deleted = 0;
+        let config = self.config();
         for t in self.topics() {
-            if !topic_config::deletes(&t.configs.read()) {
+            if !topic_config::deletes(&t.configs.read(), &config) {
                 continue; // compact-only topics keep every key's latest record
             }
             for p in t.partitions.read().iter() {
@@ -614,7 +763,7 @@ impl Broker {
                 }
             }
         }
-        write_atomic(&self.config.data_dir.join(CLEAN_SHUTDOWN_FILE), b"")?;
+        write_atomic(&self.static_config.data_dir.join(CLEAN_SHUTDOWN_FILE), b"")?;
         tracing::info!("logs flushed and closed");
         Ok(())
     }
@@ -712,6 +861,117 @@ mod tests {
             }
         });
         assert_eq!(p.high_watermark(), 200);
+    }
+
+    #[test]
+    fn dynamic_broker_configs_apply_at_once_and_survive_restart() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let set = |k: &str, v: Option<&str>| vec![(k.to_string(), v.map(String::from))];
+        let b = Broker::open(cfg(dir.path()), Arc::new(SystemClock)).expect("open");
+        let t = b.create_topic("t", 1, 1, BTreeMap::new()).expect("create");
+        let mut o = BTreeMap::new();
+        o.insert("retention.ms".to_string(), "5".to_string());
+        let pinned = b.create_topic("pinned", 1, 1, o).expect("create");
+        let retention = |t: &Topic| t.partition(0).expect("p").log.lock().config().retention_ms;
+
+        b.alter_broker_configs(
+            BrokerScope::ClusterDefault,
+            &set("log.retention.ms", Some("3000")),
+            false,
+            false,
+        )
+        .expect("cluster default");
+        assert_eq!(
+            retention(&t),
+            3000,
+            "topics without an override follow the default"
+        );
+        assert_eq!(retention(&pinned), 5, "a topic override wins");
+        b.alter_broker_configs(
+            BrokerScope::Node,
+            &set("log.retention.ms", Some("2000")),
+            false,
+            false,
+        )
+        .expect("node");
+        assert_eq!(
+            (b.config().log.retention_ms, retention(&t)),
+            (2000, 2000),
+            "per-broker wins over the cluster default"
+        );
+
+        let refused = |scope, k: &str, v: &str| match b.alter_broker_configs(
+            scope,
+            &set(k, Some(v)),
+            false,
+            false,
+        ) {
+            Err(BrokerConfigError::Invalid(m)) => m,
+            other => panic!("{k}={v} accepted: {other:?}"),
+        };
+        assert!(refused(BrokerScope::Node, "num.partitions", "3")
+            .contains("Cannot update these configs dynamically: num.partitions"));
+        assert!(refused(BrokerScope::Node, "log.retention.ms", "-7").contains("log.retention.ms"));
+        assert!(refused(BrokerScope::ClusterDefault, "no.such.thing", "1").contains("Unknown"));
+        b.alter_broker_configs(
+            BrokerScope::Node,
+            &set("log.segment.bytes", Some("1000")),
+            false,
+            true,
+        )
+        .expect("validate only");
+        assert_eq!(
+            b.config().log.segment_bytes,
+            BrokerConfig::default().log.segment_bytes,
+            "validate_only changes nothing"
+        );
+        assert_eq!(
+            b.config().log.retention_ms,
+            2000,
+            "refused changes leave the config alone"
+        );
+
+        b.close().expect("close");
+        drop((b, t, pinned));
+        let b = Broker::open(cfg(dir.path()), Arc::new(SystemClock)).expect("reopen");
+        let t = b.topic("t").expect("t");
+        assert_eq!(
+            (b.config().log.retention_ms, retention(&t)),
+            (2000, 2000),
+            "kept across restarts"
+        );
+        let layers = b.config_layers();
+        assert_eq!(
+            layers
+                .sources("log.retention.ms")
+                .iter()
+                .map(|(s, _)| *s)
+                .collect::<Vec<_>>(),
+            vec![
+                config::ConfigSource::DynamicBroker,
+                config::ConfigSource::DynamicDefault,
+                config::ConfigSource::Default
+            ]
+        );
+        b.alter_broker_configs(
+            BrokerScope::Node,
+            &set("log.retention.ms", None),
+            false,
+            false,
+        )
+        .expect("delete");
+        assert_eq!(
+            retention(&t),
+            3000,
+            "deleting the per-broker value falls back to the cluster default"
+        );
+        b.alter_broker_configs(BrokerScope::ClusterDefault, &[], true, false)
+            .expect("replace with nothing");
+        assert_eq!(
+            retention(&t),
+            BrokerConfig::default().log.retention_ms,
+            "back to the static value"
+        );
     }
 
     #[test]

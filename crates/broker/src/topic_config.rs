@@ -5,13 +5,14 @@ use std::collections::BTreeMap;
 
 use gregor_storage::LogConfig;
 
-use crate::config::BrokerConfig;
+use crate::config::{BrokerConfig, CleanupPolicy};
 
 /// Value type of a config, as DescribeConfigs v3+ reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Int,
     Long,
+    Double,
     Enum(&'static [&'static str]),
 }
 
@@ -21,6 +22,7 @@ impl Kind {
         match self {
             Kind::Int => 3,
             Kind::Long => 5,
+            Kind::Double => 6,
             Kind::Enum(_) => 2,
         }
     }
@@ -56,6 +58,8 @@ const fn def(
 /// Every topic config Gregor implements.
 pub const TOPIC_CONFIGS: &[ConfigDef] = &[
     def("cleanup.policy", "log.cleanup.policy", Kind::Enum(&["delete", "compact", "compact,delete", "delete,compact"]), 0, "delete: remove old segments by retention.ms/retention.bytes; compact: keep the latest record per key; both: compact and delete."),
+    def("min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", Kind::Long, 0, "The cleaner leaves segments holding records younger than this alone, ms."),
+    def("min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio", Kind::Double, 0, "Clean a partition only when this fraction of its closed log has not been cleaned yet (0 to 1)."),
     def("delete.retention.ms", "log.cleaner.delete.retention.ms", Kind::Long, 0, "How long tombstones survive compaction, ms."),
     def("retention.ms", "log.retention.ms", Kind::Long, -1, "Delete closed segments whose newest record is older than this; -1 keeps them."),
     def("retention.bytes", "log.retention.bytes", Kind::Long, -1, "Delete the oldest closed segments while a partition is larger than this; -1 means no limit."),
@@ -73,29 +77,10 @@ pub fn find(name: &str) -> Option<&'static ConfigDef> {
     TOPIC_CONFIGS.iter().find(|d| d.name == name)
 }
 
-/// The broker-wide default of a topic config, as a string.
+/// The broker-wide default of a topic config, as a string: the current
+/// value of its broker config.
 pub fn default_value(d: &ConfigDef, b: &BrokerConfig) -> String {
-    let l = &b.log;
-    match d.name {
-        "cleanup.policy" => "delete".into(),
-        "delete.retention.ms" => b.cleaner_delete_retention_ms.to_string(),
-        "retention.ms" => l.retention_ms.to_string(),
-        "retention.bytes" => l.retention_bytes.to_string(),
-        "segment.bytes" => l.segment_bytes.to_string(),
-        "segment.ms" => l.segment_ms.to_string(),
-        "segment.index.bytes" => l.segment_index_bytes.to_string(),
-        "index.interval.bytes" => l.index_interval_bytes.to_string(),
-        "max.message.bytes" => l.max_message_bytes.to_string(),
-        "message.timestamp.type" => if b.log_append_time {
-            "LogAppendTime"
-        } else {
-            "CreateTime"
-        }
-        .into(),
-        "min.insync.replicas" => "1".into(),
-        "compression.type" => "producer".into(),
-        _ => String::new(),
-    }
+    b.get(d.broker_name).unwrap_or_default()
 }
 
 /// Checks one `name=value` pair; the error text goes back to the client with
@@ -120,6 +105,16 @@ pub fn validate(name: &str, value: Option<&str>) -> Result<(), String> {
                 return Err(format!(
                     "Invalid value {value} for configuration {name}: Value must be at least {}",
                     d.min
+                ));
+            }
+        }
+        Kind::Double => {
+            let v: f64 = value.trim().parse().map_err(|_| {
+                format!("Invalid value {value} for configuration {name}: not a number")
+            })?;
+            if !(0.0..=1.0).contains(&v) {
+                return Err(format!(
+                    "Invalid value {value} for configuration {name}: Value must be between 0 and 1"
                 ));
             }
         }
@@ -184,21 +179,39 @@ pub fn log_append_time(overrides: &BTreeMap<String, String>, b: &BrokerConfig) -
     }
 }
 
-fn policy(overrides: &BTreeMap<String, String>) -> String {
+/// The topic's `cleanup.policy` (its override, else `log.cleanup.policy`).
+pub fn policy(overrides: &BTreeMap<String, String>, b: &BrokerConfig) -> CleanupPolicy {
     overrides
         .get("cleanup.policy")
-        .map(|p| p.to_ascii_lowercase())
-        .unwrap_or_else(|| "delete".into())
+        .map(|p| CleanupPolicy::parse(p))
+        .unwrap_or(b.cleanup_policy)
 }
 
 /// Whether the topic is compacted (`cleanup.policy` includes `compact`).
-pub fn compacts(overrides: &BTreeMap<String, String>) -> bool {
-    policy(overrides).split(',').any(|p| p.trim() == "compact")
+pub fn compacts(overrides: &BTreeMap<String, String>, b: &BrokerConfig) -> bool {
+    policy(overrides, b).compact
 }
 
 /// Whether retention deletes old segments (`cleanup.policy` includes `delete`).
-pub fn deletes(overrides: &BTreeMap<String, String>) -> bool {
-    policy(overrides).split(',').any(|p| p.trim() == "delete")
+pub fn deletes(overrides: &BTreeMap<String, String>, b: &BrokerConfig) -> bool {
+    policy(overrides, b).delete
+}
+
+/// `min.compaction.lag.ms` of the topic.
+pub fn min_compaction_lag_ms(overrides: &BTreeMap<String, String>, b: &BrokerConfig) -> i64 {
+    num(
+        "min.compaction.lag.ms",
+        overrides,
+        b.cleaner_min_compaction_lag_ms,
+    )
+}
+
+/// `min.cleanable.dirty.ratio` of the topic.
+pub fn min_cleanable_ratio(overrides: &BTreeMap<String, String>, b: &BrokerConfig) -> f64 {
+    overrides
+        .get("min.cleanable.dirty.ratio")
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(b.cleaner_min_cleanable_ratio)
 }
 
 /// `delete.retention.ms` of the topic.

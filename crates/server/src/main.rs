@@ -118,8 +118,8 @@ async fn serve(
         }
     }
     let broker = Broker::open(config, Arc::new(SystemClock))?;
-    tracing::info!(listener = %local, advertised = %format!("{}:{}", broker.config.advertised.host, broker.config.advertised.port),
-        data_dir = %broker.config.data_dir.display(), cluster_id = %broker.cluster_id, "gregor started");
+    tracing::info!(listener = %local, advertised = %format!("{}:{}", broker.config().advertised.host, broker.config().advertised.port),
+        data_dir = %broker.config().data_dir.display(), cluster_id = %broker.cluster_id, "gregor started");
     let metrics = match metrics_addr {
         Some(a) => {
             let m = TcpListener::bind(&a)

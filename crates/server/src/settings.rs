@@ -6,9 +6,10 @@
 //! they are written as dotted keys: `log.retention.ms = 604800000`.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use config::{Config, Environment, File, FileFormat, Value, ValueKind};
+use gregor_broker::config::{find, BROKER_CONFIGS};
 use gregor_broker::{BrokerConfig, HostPort};
 
 /// A configuration problem, naming the key.
@@ -24,48 +25,9 @@ pub enum SettingsError {
     },
 }
 
-/// Every option the broker reads, with its bounds (for numbers).
-pub const KNOWN: &[(&str, i64, i64)] = &[
-    ("node.id", 0, i32::MAX as i64),
-    ("broker.id", 0, i32::MAX as i64),
-    ("listeners", 0, 0),
-    ("advertised.listeners", 0, 0),
-    ("log.dirs", 0, 0),
-    ("log.dir", 0, 0),
-    ("num.partitions", 1, 100_000),
-    ("default.replication.factor", 1, 1),
-    ("auto.create.topics.enable", 0, 0),
-    ("delete.topic.enable", 0, 0),
-    ("socket.request.max.bytes", 1024, i32::MAX as i64),
-    ("max.connections", 1, i32::MAX as i64),
-    ("message.max.bytes", 0, i32::MAX as i64),
-    ("log.segment.bytes", 14, i32::MAX as i64),
-    ("log.roll.ms", 1, i64::MAX),
-    ("log.roll.hours", 1, i32::MAX as i64),
-    ("log.index.size.max.bytes", 4, i32::MAX as i64),
-    ("log.index.interval.bytes", 0, i32::MAX as i64),
-    ("log.retention.ms", -1, i64::MAX),
-    ("log.retention.minutes", -1, i32::MAX as i64),
-    ("log.retention.hours", -1, i32::MAX as i64),
-    ("log.retention.bytes", -1, i64::MAX),
-    ("log.retention.check.interval.ms", 1, i64::MAX),
-    ("log.flush.interval.messages", 1, i64::MAX),
-    ("log.flush.interval.ms", 0, i64::MAX),
-    ("log.message.timestamp.type", 0, 0),
-    ("offsets.topic.num.partitions", 1, 10_000),
-    ("offsets.retention.minutes", 1, i32::MAX as i64),
-    ("offset.metadata.max.bytes", 0, i32::MAX as i64),
-    ("group.initial.rebalance.delay.ms", 0, i32::MAX as i64),
-    ("group.min.session.timeout.ms", 1, i32::MAX as i64),
-    ("group.max.session.timeout.ms", 1, i32::MAX as i64),
-    ("group.consumer.session.timeout.ms", 1, i32::MAX as i64),
-    ("group.consumer.heartbeat.interval.ms", 1, i32::MAX as i64),
-    ("log.cleaner.enable", 0, 0),
-    ("log.cleaner.backoff.ms", 1, i64::MAX),
-    ("log.cleaner.delete.retention.ms", 0, i64::MAX),
-    ("metrics.enabled", 0, 0),
-    ("metrics.listener", 0, 0),
-];
+/// Options read by the server itself rather than the broker (the broker's
+/// own are [`gregor_broker::config::BROKER_CONFIGS`]).
+pub const SERVER_KEYS: &[&str] = &["metrics.enabled", "metrics.listener"];
 
 /// Where `/metrics` is served: `metrics.listener` (`host:port`, default
 /// `0.0.0.0:9644`), or nowhere with `metrics.enabled = false`.
@@ -129,30 +91,6 @@ pub fn load(
     Ok(out)
 }
 
-fn num(map: &HashMap<String, String>, key: &str) -> Result<Option<i64>, SettingsError> {
-    let Some(v) = map.get(key) else {
-        return Ok(None);
-    };
-    let (lo, hi) = KNOWN
-        .iter()
-        .find(|(k, _, _)| *k == key)
-        .map(|(_, lo, hi)| (*lo, *hi))
-        .unwrap_or((i64::MIN, i64::MAX));
-    let n: i64 = v.trim().parse().map_err(|_| SettingsError::Invalid {
-        key: key.into(),
-        value: v.clone(),
-        reason: "not an integer".into(),
-    })?;
-    if n < lo || n > hi {
-        return Err(SettingsError::Invalid {
-            key: key.into(),
-            value: v.clone(),
-            reason: format!("must be between {lo} and {hi}"),
-        });
-    }
-    Ok(Some(n))
-}
-
 fn boolean(map: &HashMap<String, String>, key: &str) -> Result<Option<bool>, SettingsError> {
     let Some(v) = map.get(key) else {
         return Ok(None);
@@ -170,171 +108,43 @@ fn boolean(map: &HashMap<String, String>, key: &str) -> Result<Option<bool>, Set
 
 /// Parses the first `PLAINTEXT://host:port` of a listener list.
 pub fn parse_listener(key: &str, v: &str) -> Result<HostPort, SettingsError> {
-    let invalid = |reason: &str| SettingsError::Invalid {
+    HostPort::parse_listener(v).map_err(|reason| SettingsError::Invalid {
         key: key.into(),
         value: v.into(),
-        reason: reason.into(),
-    };
-    let first = v.split(',').next().unwrap_or("").trim();
-    let rest = match first.split_once("://") {
-        Some((proto, rest)) if proto.eq_ignore_ascii_case("PLAINTEXT") => rest,
-        Some(_) => return Err(invalid("only PLAINTEXT listeners are supported")),
-        None => first,
-    };
-    let (host, port) = rest
-        .rsplit_once(':')
-        .ok_or_else(|| invalid("expected PLAINTEXT://host:port"))?;
-    let port: u16 = port.parse().map_err(|_| invalid("port must be 0-65535"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    Ok(HostPort {
-        host: if host.is_empty() {
-            "0.0.0.0".into()
-        } else {
-            host.into()
-        },
-        port,
+        reason,
     })
 }
 
-/// Builds the broker configuration; `advertised.listeners` defaults to the
-/// listener (with port 0 resolved by the caller after binding).
+/// Builds the broker configuration, applying every known key in the order of
+/// [`BROKER_CONFIGS`] (aliases such as `log.retention.hours` first, so the
+/// more precise key wins). `advertised.listeners` defaults to the listener
+/// (with port 0 resolved by the caller after binding); the flag says whether
+/// it was given.
 pub fn broker_config(map: &HashMap<String, String>) -> Result<(BrokerConfig, bool), SettingsError> {
     for k in map.keys() {
-        if !KNOWN.iter().any(|(n, _, _)| n == k) {
+        if find(k).is_none() && !SERVER_KEYS.contains(&k.as_str()) {
             tracing::warn!(key = %k, "unknown configuration key ignored");
         }
     }
     let mut c = BrokerConfig::default();
-    if let Some(n) = num(map, "broker.id")? {
-        c.node_id = n as i32;
-    }
-    if let Some(n) = num(map, "node.id")? {
-        c.node_id = n as i32;
-    }
-    if let Some(v) = map.get("listeners") {
-        c.listener = parse_listener("listeners", v)?;
+    for d in BROKER_CONFIGS {
+        if let Some(v) = map.get(d.name) {
+            c.set(d.name, v).map_err(|reason| SettingsError::Invalid {
+                key: d.name.into(),
+                value: v.clone(),
+                reason,
+            })?;
+        }
     }
     let advertised_set = map.contains_key("advertised.listeners");
-    c.advertised = match map.get("advertised.listeners") {
-        Some(v) => parse_listener("advertised.listeners", v)?,
-        None => c.listener.clone(),
-    };
-    if let Some(v) = map.get("log.dirs").or_else(|| map.get("log.dir")) {
-        let first = v.split(',').next().unwrap_or("").trim();
-        if first.is_empty() {
-            return Err(SettingsError::Invalid {
-                key: "log.dirs".into(),
-                value: v.clone(),
-                reason: "must name a directory".into(),
-            });
-        }
-        c.data_dir = PathBuf::from(first);
+    if !advertised_set {
+        c.advertised = c.listener.clone();
     }
-    if let Some(n) = num(map, "num.partitions")? {
-        c.num_partitions = n as i32;
-    }
-    num(map, "default.replication.factor")?;
-    if let Some(b) = boolean(map, "auto.create.topics.enable")? {
-        c.auto_create_topics = b;
-    }
-    if let Some(b) = boolean(map, "delete.topic.enable")? {
-        c.delete_topic_enable = b;
-    }
-    if let Some(n) = num(map, "socket.request.max.bytes")? {
-        c.socket_request_max_bytes = n as usize;
-    }
-    if let Some(n) = num(map, "max.connections")? {
-        c.max_connections = n as usize;
-    }
-    if let Some(n) = num(map, "message.max.bytes")? {
-        c.log.max_message_bytes = n as usize;
-    }
-    if let Some(n) = num(map, "log.segment.bytes")? {
-        c.log.segment_bytes = n as u64;
-    }
-    if let Some(n) = num(map, "log.roll.hours")? {
-        c.log.segment_ms = n * 3_600_000;
-    }
-    if let Some(n) = num(map, "log.roll.ms")? {
-        c.log.segment_ms = n;
-    }
-    if let Some(n) = num(map, "log.index.size.max.bytes")? {
-        c.log.segment_index_bytes = n as usize;
-    }
-    if let Some(n) = num(map, "log.index.interval.bytes")? {
-        c.log.index_interval_bytes = n as usize;
-    }
-    let ret_hours =
-        num(map, "log.retention.hours")?.map(|h| if h < 0 { -1 } else { h * 3_600_000 });
-    let ret_min = num(map, "log.retention.minutes")?.map(|m| if m < 0 { -1 } else { m * 60_000 });
-    if let Some(ms) = num(map, "log.retention.ms")?.or(ret_min).or(ret_hours) {
-        c.log.retention_ms = ms;
-    }
-    if let Some(n) = num(map, "log.retention.bytes")? {
-        c.log.retention_bytes = n;
-    }
-    if let Some(n) = num(map, "log.retention.check.interval.ms")? {
-        c.retention_check_interval_ms = n;
-    }
-    if let Some(n) = num(map, "log.flush.interval.messages")? {
-        c.flush_interval_messages = n;
-    }
-    if let Some(n) = num(map, "log.flush.interval.ms")? {
-        c.flush_interval_ms = n;
-    }
-    if let Some(v) = map.get("log.message.timestamp.type") {
-        c.log_append_time = match v.trim() {
-            "CreateTime" => false,
-            "LogAppendTime" => true,
-            _ => {
-                return Err(SettingsError::Invalid {
-                    key: "log.message.timestamp.type".into(),
-                    value: v.clone(),
-                    reason: "must be CreateTime or LogAppendTime".into(),
-                })
-            }
-        };
-    }
-    if let Some(n) = num(map, "offsets.topic.num.partitions")? {
-        c.offsets_topic_partitions = n as i32;
-    }
-    if let Some(n) = num(map, "offsets.retention.minutes")? {
-        c.group.offsets_retention_ms = n * 60_000;
-    }
-    if let Some(n) = num(map, "offset.metadata.max.bytes")? {
-        c.group.offset_metadata_max_bytes = n as usize;
-    }
-    if let Some(n) = num(map, "group.initial.rebalance.delay.ms")? {
-        c.group.initial_rebalance_delay_ms = n as i32;
-    }
-    if let Some(n) = num(map, "group.min.session.timeout.ms")? {
-        c.group.min_session_timeout_ms = n as i32;
-    }
-    if let Some(n) = num(map, "group.max.session.timeout.ms")? {
-        c.group.max_session_timeout_ms = n as i32;
-    }
-    if let Some(b) = boolean(map, "log.cleaner.enable")? {
-        c.cleaner_enable = b;
-    }
-    if let Some(n) = num(map, "log.cleaner.backoff.ms")? {
-        c.cleaner_backoff_ms = n;
-    }
-    if let Some(n) = num(map, "log.cleaner.delete.retention.ms")? {
-        c.cleaner_delete_retention_ms = n;
-    }
-    if let Some(n) = num(map, "group.consumer.session.timeout.ms")? {
-        c.consumer_group.session_timeout_ms = n as i32;
-    }
-    if let Some(n) = num(map, "group.consumer.heartbeat.interval.ms")? {
-        c.consumer_group.heartbeat_interval_ms = n as i32;
-    }
-    if c.group.min_session_timeout_ms > c.group.max_session_timeout_ms {
-        return Err(SettingsError::Invalid {
-            key: "group.min.session.timeout.ms".into(),
-            value: c.group.min_session_timeout_ms.to_string(),
-            reason: "must not exceed group.max.session.timeout.ms".into(),
-        });
-    }
+    c.check().map_err(|(key, reason)| SettingsError::Invalid {
+        key: key.into(),
+        value: map.get(key).cloned().unwrap_or_default(),
+        reason,
+    })?;
     c.explicit = map.keys().cloned().collect::<BTreeSet<_>>();
     Ok((c, advertised_set))
 }
@@ -342,6 +152,7 @@ pub fn broker_config(map: &HashMap<String, String>) -> Result<(BrokerConfig, boo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
@@ -404,5 +215,54 @@ mod tests {
         );
         let map = load(None, &env(&[("GREGOR_LISTENERS", "SSL://x:1")])).expect("load");
         assert!(broker_config(&map).is_err());
+    }
+
+    /// `config/gregor.toml` documents every broker config, marks exactly the
+    /// dynamic ones with `[dynamic]`, and loads with its shown values.
+    #[test]
+    fn the_shipped_config_file_documents_every_option() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/gregor.toml");
+        let text = std::fs::read_to_string(&path).expect("config/gregor.toml");
+        let lines: Vec<&str> = text.lines().collect();
+        let key_of = |l: &str| -> Option<String> {
+            let l = l.trim_start_matches("# ").trim();
+            let (k, _) = l.split_once(" = ")?;
+            (!k.contains(' ')).then(|| k.to_string())
+        };
+        let mut documented = std::collections::BTreeMap::new();
+        for (i, l) in lines.iter().enumerate() {
+            let Some(k) = key_of(l) else { continue };
+            if find(&k).is_none() && !SERVER_KEYS.contains(&k.as_str()) {
+                continue;
+            }
+            // The comment block above the key (other keys in between belong to it too).
+            let mut dynamic = false;
+            for above in lines[..i].iter().rev() {
+                if above.trim().is_empty() {
+                    break;
+                }
+                dynamic |= above.contains("[dynamic]");
+            }
+            documented.insert(k, dynamic);
+        }
+        for d in BROKER_CONFIGS.iter().filter(|d| !d.alias) {
+            let marked = documented
+                .get(d.name)
+                .unwrap_or_else(|| panic!("{} is not documented in config/gregor.toml", d.name));
+            assert_eq!(*marked, d.dynamic, "[dynamic] marker of {}", d.name);
+        }
+        let map = load(Some(&path), &[]).expect("load");
+        let (c, _) = broker_config(&map).expect("the shipped file is valid");
+        let defaults = BrokerConfig::default();
+        for (d, v) in c.describe() {
+            if !matches!(d.name, "log.dirs" | "log.dir") {
+                assert_eq!(
+                    Some(v),
+                    defaults.get(d.name),
+                    "{} differs from the built-in default",
+                    d.name
+                );
+            }
+        }
     }
 }

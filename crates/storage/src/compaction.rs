@@ -33,20 +33,75 @@ use crate::error::{Result, StorageError};
 /// Decompresses a batch's records section: (codec id, compressed bytes) → raw records.
 pub type Decompress<'a> = &'a dyn Fn(i16, &[u8]) -> std::result::Result<Vec<u8>, String>;
 
-/// A closed segment to clean.
+/// A segment as planned: where it is and how much of it existed.
 #[derive(Debug, Clone)]
 pub struct PlannedSegment {
     pub base_offset: i64,
     pub path: PathBuf,
     pub size: u64,
+    /// Largest record timestamp in the segment (-1 when empty).
+    pub max_timestamp: i64,
 }
 
 /// What [`clean`] needs, taken under the partition lock.
 #[derive(Debug, Clone)]
 pub struct CleanPlan {
+    /// Closed segments to rewrite, oldest first.
     pub closed: Vec<PlannedSegment>,
-    /// The active segment and how much of it existed when planned.
+    /// Closed segments newer than `closed` that are left alone this time
+    /// (too young for `min.compaction.lag.ms`); read for their keys only.
+    pub later: Vec<PlannedSegment>,
+    /// The active segment and how much of it existed when planned; read for
+    /// its keys only.
     pub active: Option<PlannedSegment>,
+}
+
+impl CleanPlan {
+    /// Applies the cleaner's policy to a plan of every closed segment:
+    /// segments from the first one holding a record younger than
+    /// `min_lag_ms` on are not rewritten, and the pass is worth running only
+    /// when the part written since the last cleaning (from `first_dirty` on)
+    /// is at least `min_dirty_ratio` of the cleanable bytes, as Kafka's
+    /// `min.cleanable.dirty.ratio`. `None`: nothing to do now.
+    pub fn select(
+        mut self,
+        first_dirty: i64,
+        now_ms: i64,
+        min_lag_ms: i64,
+        min_dirty_ratio: f64,
+    ) -> Option<CleanPlan> {
+        let horizon = now_ms.saturating_sub(min_lag_ms);
+        let young = self
+            .closed
+            .iter()
+            // Without a lag every closed segment is cleanable, whatever
+            // timestamps producers chose (as in Kafka).
+            .position(|s| min_lag_ms > 0 && s.max_timestamp > horizon)
+            .unwrap_or(self.closed.len());
+        let later = self.closed.split_off(young);
+        self.later = later.into_iter().chain(self.later).collect();
+        let total: u64 = self.closed.iter().map(|s| s.size).sum();
+        let dirty: u64 = self
+            .closed
+            .iter()
+            .filter(|s| s.base_offset >= first_dirty)
+            .map(|s| s.size)
+            .sum();
+        if dirty == 0 || (dirty as f64) < min_dirty_ratio * total as f64 {
+            return None;
+        }
+        Some(self)
+    }
+
+    /// The first offset after the rewritten segments: where the next pass's
+    /// dirty section starts.
+    pub fn cleaned_up_to(&self) -> i64 {
+        self.later
+            .first()
+            .or(self.active.as_ref())
+            .map(|s| s.base_offset)
+            .unwrap_or(0)
+    }
 }
 
 /// A cleaned segment waiting to be installed.
@@ -166,7 +221,12 @@ pub fn clean(
     decompress: Decompress<'_>,
 ) -> Result<Vec<Cleaned>> {
     let mut latest: HashMap<Vec<u8>, i64> = HashMap::new();
-    for seg in plan.closed.iter().chain(plan.active.iter()) {
+    for seg in plan
+        .closed
+        .iter()
+        .chain(plan.later.iter())
+        .chain(plan.active.iter())
+    {
         for_each_batch(&seg.path, seg.size, decompress, |h, _raw, section| {
             if h.is_control() {
                 return Ok(());
@@ -238,4 +298,65 @@ pub fn clean(
 /// Removes a cleaned file that will not be installed.
 pub fn discard(c: &Cleaned) {
     let _ = std::fs::remove_file(&c.cleaned_path);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(base: i64, size: u64, ts: i64) -> PlannedSegment {
+        PlannedSegment {
+            base_offset: base,
+            path: PathBuf::from(format!("{base}.log")),
+            size,
+            max_timestamp: ts,
+        }
+    }
+
+    fn plan() -> CleanPlan {
+        CleanPlan {
+            closed: vec![seg(0, 100, 1_000), seg(10, 100, 2_000), seg(20, 100, 3_000)],
+            later: vec![],
+            active: Some(seg(30, 5, 4_000)),
+        }
+    }
+
+    fn bases(v: &[PlannedSegment]) -> Vec<i64> {
+        v.iter().map(|s| s.base_offset).collect()
+    }
+
+    #[test]
+    fn everything_closed_is_dirty_at_first() {
+        let p = plan().select(0, 10_000, 0, 0.5).expect("dirty");
+        assert_eq!(bases(&p.closed), vec![0, 10, 20]);
+        assert_eq!(p.cleaned_up_to(), 30);
+    }
+
+    #[test]
+    fn the_dirty_ratio_decides_whether_to_clean() {
+        // 100 of 300 cleanable bytes are new since offset 20.
+        assert!(plan().select(20, 10_000, 0, 0.5).is_none());
+        assert!(plan().select(20, 10_000, 0, 0.3).is_some());
+        assert!(plan().select(30, 10_000, 0, 0.0).is_none(), "nothing new");
+    }
+
+    #[test]
+    fn young_segments_wait_for_the_compaction_lag() {
+        // Segments whose newest record is newer than now - lag (2_500) stay.
+        let p = plan().select(0, 4_000, 1_500, 0.5).expect("old part");
+        assert_eq!(bases(&p.closed), vec![0, 10]);
+        assert_eq!(bases(&p.later), vec![20], "still read for its keys");
+        assert_eq!(p.cleaned_up_to(), 20);
+        assert!(
+            plan().select(0, 4_000, 3_500, 0.5).is_none(),
+            "all too young"
+        );
+        // Without a lag, future producer timestamps do not block cleaning.
+        let future = CleanPlan {
+            closed: vec![seg(0, 100, i64::MAX)],
+            later: vec![],
+            active: None,
+        };
+        assert!(future.select(0, 0, 0, 0.5).is_some());
+    }
 }

@@ -517,7 +517,8 @@ impl Log {
         self.active().seal()
     }
 
-    /// Compaction step 1: the closed segments and the active one's extent.
+    /// Compaction step 1: every closed segment and the active one's extent
+    /// (narrow it with [`crate::compaction::CleanPlan::select`]).
     pub fn clean_plan(&self) -> crate::compaction::CleanPlan {
         let mut closed: Vec<crate::compaction::PlannedSegment> = self
             .segments
@@ -526,10 +527,15 @@ impl Log {
                 base_offset: s.base_offset,
                 path: s.log_path().to_path_buf(),
                 size: s.size(),
+                max_timestamp: s.max_timestamp(),
             })
             .collect();
         let active = closed.pop();
-        crate::compaction::CleanPlan { closed, active }
+        crate::compaction::CleanPlan {
+            closed,
+            later: Vec::new(),
+            active,
+        }
     }
 
     /// Compaction step 3: swaps in cleaned segments that are still as planned

@@ -1,14 +1,19 @@
-//! AlterConfigs (key 33, replaces a topic's overrides) and
-//! IncrementalAlterConfigs (key 44, SET/DELETE per key). Broker configs are
-//! static on this broker: changing one is refused with INVALID_REQUEST.
+//! AlterConfigs (key 33: replaces a resource's configs) and
+//! IncrementalAlterConfigs (key 44: SET/DELETE per key) for topics and
+//! brokers. A BROKER resource named by `node.id` holds this broker's dynamic
+//! configs, the one with the empty name the cluster-wide defaults; both are
+//! persisted and apply at once. A static broker config, an unknown one or a
+//! value out of bounds is refused with INVALID_REQUEST (as Kafka does for
+//! broker resources; topics get INVALID_CONFIG).
 
 use kafka_protocol::messages::{
     alter_configs_response, incremental_alter_configs_response, AlterConfigsRequest,
     AlterConfigsResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
 };
 
-use super::describe_configs::{is_this_broker, RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::describe_configs::{broker_scope, RESOURCE_BROKER, RESOURCE_TOPIC};
 use super::{code, s, topic_error, Ctx, Outcome};
+use crate::state::BrokerConfigError;
 
 const OP_SET: i8 = 0;
 const OP_DELETE: i8 = 1;
@@ -24,6 +29,7 @@ fn apply(
 ) -> (i16, Option<String>) {
     let changes = match changes {
         Ok(c) => c,
+        Err(m) if rtype == RESOURCE_BROKER => return (code::INVALID_REQUEST, Some(m)),
         Err(m) => return (code::INVALID_CONFIG, Some(m)),
     };
     match rtype {
@@ -39,23 +45,27 @@ fn apply(
                 }
             }
         }
-        RESOURCE_BROKER if is_this_broker(ctx, name) => {
-            if changes.is_empty() {
-                return (code::NONE, None);
+        RESOURCE_BROKER => {
+            let Some(scope) = broker_scope(ctx, name) else {
+                return (
+                    code::INVALID_REQUEST,
+                    Some(format!("Unexpected broker id {name}")),
+                );
+            };
+            match ctx
+                .broker
+                .alter_broker_configs(scope, &changes, replace, validate_only)
+            {
+                Ok(()) => (code::NONE, None),
+                Err(BrokerConfigError::Invalid(m)) => (
+                    code::INVALID_REQUEST,
+                    Some(format!(
+                        "Invalid config value for resource ConfigResource(type=BROKER, name='{name}'): {m}"
+                    )),
+                ),
+                Err(BrokerConfigError::Internal(m)) => (code::UNKNOWN_SERVER_ERROR, Some(m)),
             }
-            let keys: Vec<_> = changes.iter().map(|(k, _)| k.as_str()).collect();
-            (
-                code::INVALID_REQUEST,
-                Some(format!(
-                    "Cannot update these configs dynamically: {}",
-                    keys.join(", ")
-                )),
-            )
         }
-        RESOURCE_BROKER => (
-            code::INVALID_REQUEST,
-            Some(format!("Unexpected broker id {name}")),
-        ),
         other => (
             code::INVALID_REQUEST,
             Some(format!("Unsupported resource type {other}")),

@@ -7,7 +7,7 @@ use super::{code, s, topic_error, Ctx, Outcome};
 
 pub fn handle(ctx: &Ctx, req: CreatePartitionsRequest) -> Outcome<CreatePartitionsResponse> {
     let b = &ctx.broker;
-    let node = b.config.node_id;
+    let node = b.config().node_id;
     let results = req
         .topics
         .into_iter()

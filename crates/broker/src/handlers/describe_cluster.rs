@@ -7,12 +7,12 @@ use super::{s, Ctx, Outcome};
 
 pub fn handle(ctx: &Ctx, req: DescribeClusterRequest) -> Outcome<DescribeClusterResponse> {
     let b = &ctx.broker;
-    let adv = &b.config.advertised;
+    let adv = &b.config().advertised;
     let mut resp = DescribeClusterResponse::default()
         .with_cluster_id(s(b.cluster_id.clone()))
-        .with_controller_id(BrokerId(b.config.node_id))
+        .with_controller_id(BrokerId(b.config().node_id))
         .with_brokers(vec![DescribeClusterBroker::default()
-            .with_broker_id(BrokerId(b.config.node_id))
+            .with_broker_id(BrokerId(b.config().node_id))
             .with_host(s(adv.host.clone()))
             .with_port(adv.port as i32)]);
     if ctx.version >= 1 {

@@ -43,11 +43,8 @@ pub fn handle(ctx: &Ctx, req: DescribeLogDirsRequest) -> Outcome<DescribeLogDirs
             )
         })
         .collect();
-    let dir = b
-        .config
-        .data_dir
-        .canonicalize()
-        .unwrap_or_else(|_| b.config.data_dir.clone());
+    let data_dir = b.config().data_dir.clone();
+    let dir = data_dir.canonicalize().unwrap_or(data_dir);
     let mut result = DescribeLogDirsResult::default()
         .with_log_dir(s(dir.display().to_string()))
         .with_topics(topics);

@@ -10,9 +10,9 @@ use super::{code, s, Ctx, Outcome};
 pub fn handle(ctx: &Ctx, req: FindCoordinatorRequest) -> Outcome<FindCoordinatorResponse> {
     let b = &ctx.broker;
     let (node, host, port) = (
-        b.config.node_id,
-        b.config.advertised.host.clone(),
-        b.config.advertised.port as i32,
+        b.config().node_id,
+        b.config().advertised.host.clone(),
+        b.config().advertised.port as i32,
     );
     let answer = |key: &StrBytes| -> (i16, Option<String>) {
         if req.key_type != 0 {

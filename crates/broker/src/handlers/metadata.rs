@@ -37,13 +37,13 @@ fn error_topic(name: Option<String>, id: Uuid, error: i16) -> MetadataResponseTo
 
 pub fn handle(ctx: &Ctx, req: MetadataRequest) -> Outcome<MetadataResponse> {
     let b = &ctx.broker;
-    let node = b.config.node_id;
+    let node = b.config().node_id;
     let all = match &req.topics {
         None => true,
         Some(t) => t.is_empty() && ctx.version == 0,
     };
     let auto_create =
-        b.config.auto_create_topics && (ctx.version < 4 || req.allow_auto_topic_creation);
+        b.config().auto_create_topics && (ctx.version < 4 || req.allow_auto_topic_creation);
     let topics = if all {
         b.topics().iter().map(|t| describe_topic(node, t)).collect()
     } else {
@@ -98,7 +98,7 @@ pub fn handle(ctx: &Ctx, req: MetadataRequest) -> Outcome<MetadataResponse> {
         }
         out
     };
-    let adv = &b.config.advertised;
+    let adv = &b.config().advertised;
     Outcome::Now(
         MetadataResponse::default()
             .with_brokers(vec![MetadataResponseBroker::default()

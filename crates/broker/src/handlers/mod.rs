@@ -174,6 +174,7 @@ pub(crate) fn s(v: impl Into<String>) -> StrBytes {
 
 /// Kafka error codes used by the handlers.
 pub mod code {
+    pub const UNKNOWN_SERVER_ERROR: i16 = -1;
     pub const NONE: i16 = 0;
     pub const OFFSET_OUT_OF_RANGE: i16 = 1;
     pub const CORRUPT_MESSAGE: i16 = 2;

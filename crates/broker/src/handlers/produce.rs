@@ -26,6 +26,7 @@ fn partition_error(index: i32, error: i16) -> PartitionProduceResponse {
 pub fn handle(ctx: &Ctx, req: ProduceRequest) -> Outcome<ProduceResponse> {
     let b = &ctx.broker;
     let now = b.clock.now_ms();
+    let config = b.config();
     let acks = req.acks;
     let by_id = ctx.version >= 13;
     let mut to_flush: Vec<Arc<Partition>> = Vec::new();
@@ -44,7 +45,7 @@ pub fn handle(ctx: &Ctx, req: ProduceRequest) -> Outcome<ProduceResponse> {
         let mut parts = Vec::with_capacity(td.partition_data.len());
         let append_time = topic
             .as_ref()
-            .map(|t| topic_config::log_append_time(&t.configs.read(), &b.config))
+            .map(|t| topic_config::log_append_time(&t.configs.read(), &config))
             .unwrap_or(false);
         let tname = topic.as_ref().map(|t| t.name.clone()).unwrap_or_default();
         for pd in td.partition_data {
@@ -95,7 +96,7 @@ pub fn handle(ctx: &Ctx, req: ProduceRequest) -> Outcome<ProduceResponse> {
                             .inc_by(a.record_count as u64);
                     }
                     if !a.duplicate
-                        && partition.unflushed() >= b.config.flush_interval_messages
+                        && partition.unflushed() >= config.flush_interval_messages
                         && acks != 0
                     {
                         to_flush.push(partition.clone());
