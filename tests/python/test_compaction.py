@@ -77,3 +77,24 @@ def test_min_compaction_lag_holds_young_records_back(gregor_factory):
     while time.time() < deadline and log_bytes(g, "lagged") > written / 4:
         time.sleep(0.2)
     assert log_bytes(g, "lagged") < written / 4, "lifting the lag lets the cleaner work"
+
+
+def test_compacted_topics_refuse_records_without_keys(gregor):
+    from kafka import KafkaProducer
+    from kafka.errors import InvalidRecordError
+    a = AdminClient({"bootstrap.servers": gregor.addr})
+    a.create_topics([NewTopic("needs-keys", 1, 1, config={"cleanup.policy": "compact"})])["needs-keys"].result(10)
+    p = KafkaProducer(bootstrap_servers=gregor.addr, compression_type="gzip", retries=0)
+    assert p.send("needs-keys", key=b"k", value=b"v").get(timeout=10).offset == 0
+    try:
+        p.send("needs-keys", value=b"no key").get(timeout=10)
+        raise AssertionError("a keyless record was accepted by a compacted topic")
+    except InvalidRecordError:
+        pass
+    p.close()
+
+    errors = []
+    cp = Producer({"bootstrap.servers": gregor.addr, "compression.codec": "snappy"})
+    cp.produce("needs-keys", value=b"no key either", on_delivery=lambda err, msg: errors.append(err))
+    cp.flush(10)
+    assert errors and errors[0] is not None and "INVALID_RECORD" in errors[0].name(), errors

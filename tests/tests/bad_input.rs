@@ -150,36 +150,46 @@ fn api_versions_at_an_unknown_version_gets_v0_unsupported_version() {
     );
 }
 
+fn record(offset: i64, key: Option<Bytes>, value: Bytes) -> Record {
+    Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset,
+        sequence: -1,
+        timestamp: 1000,
+        key,
+        value: Some(value),
+        headers: Default::default(),
+    }
+}
+
+fn encode(records: &[Record], compression: Compression) -> BytesMut {
+    let mut b = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut b,
+        records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression,
+        },
+    )
+    .expect("encode");
+    b
+}
+
+/// A batch of keyless records.
 fn batch(values: &[&str], corrupt: bool) -> Bytes {
     let records: Vec<Record> = values
         .iter()
         .enumerate()
-        .map(|(i, v)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: -1,
-            timestamp: 1000,
-            key: None,
-            value: Some(Bytes::copy_from_slice(v.as_bytes())),
-            headers: Default::default(),
-        })
+        .map(|(i, v)| record(i as i64, None, Bytes::copy_from_slice(v.as_bytes())))
         .collect();
-    let mut b = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut b,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode");
+    let mut b = encode(&records, Compression::None);
     if corrupt {
         let last = b.len() - 1;
         b[last] ^= 0x55;
@@ -417,4 +427,73 @@ fn describe_producers_and_log_dirs_report_what_a_real_producer_wrote() {
         .topics
         .iter()
         .any(|t| t.name.0.as_str() == "described"));
+}
+
+/// Peak resident memory of a process, from /proc (Linux).
+fn peak_rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM");
+    kib / 1024
+}
+
+#[test]
+fn compacted_topics_refuse_keyless_records_and_decompression_bombs() {
+    // Topics are compacted by default here, so the auto-created one is too.
+    let g = Gregor::start_with(&[("GREGOR_LOG_CLEANUP_POLICY", "compact")]);
+    let mut s = connect(&g);
+    let md: MetadataResponse = call(
+        &mut s,
+        ApiKey::Metadata,
+        9,
+        &MetadataRequest::default()
+            .with_topics(Some(vec![MetadataRequestTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_static_str("bomb"))))]))
+            .with_allow_auto_topic_creation(true),
+    );
+    assert_eq!(md.topics[0].error_code, 0);
+    let answer = |s: &mut TcpStream, records: Bytes| {
+        let r: ProduceResponse = call(s, ApiKey::Produce, 9, &produce("bomb", records));
+        r.responses[0].partition_responses[0].clone()
+    };
+
+    // 1 GiB of zeros under a key: about 32 KiB once zstd-compressed.
+    let zeros = Bytes::from(vec![0u8; 1 << 30]);
+    let bomb = encode(
+        &[record(0, Some(Bytes::from_static(b"k")), zeros)],
+        Compression::Zstd,
+    )
+    .freeze();
+    assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+    let p = answer(&mut s, bomb);
+    assert_eq!(p.error_code, 10, "MESSAGE_TOO_LARGE: {:?}", p.error_message);
+    let peak = peak_rss_mib(g.pid());
+    assert!(
+        peak < 256,
+        "the broker's memory peaked at {peak} MiB for a 1 GiB bomb"
+    );
+
+    let p = answer(&mut s, batch(&["no key"], false));
+    assert_eq!(p.error_code, 87, "INVALID_RECORD");
+    assert_eq!(p.record_errors.len(), 1);
+    assert_eq!(p.record_errors[0].batch_index, 0);
+    assert!(p.error_message.is_some_and(|m| m.contains("without key")));
+
+    let keyed = encode(
+        &[record(
+            0,
+            Some(Bytes::from_static(b"k")),
+            Bytes::from_static(b"v"),
+        )],
+        Compression::Lz4,
+    )
+    .freeze();
+    assert_eq!(
+        answer(&mut s, keyed).error_code,
+        0,
+        "keyed records are accepted on the same connection"
+    );
 }

@@ -5,25 +5,15 @@
 
 use std::sync::atomic::Ordering;
 
-use bytes::Bytes;
-use kafka_protocol::compression::{Decompressor, Gzip, Lz4, Snappy, Zstd};
+use crate::decompress::DECOMPRESSED_LIMIT;
 
 use crate::state::Broker;
 use crate::topic_config;
 
-/// Decompresses a records section with the batch's codec (1 gzip, 2 snappy,
-/// 3 lz4, 4 zstd).
+/// Decompresses a records section for the cleaner, bounded by
+/// [`DECOMPRESSED_LIMIT`] (a batch over it is kept as it is).
 pub fn decompress(codec: i16, data: &[u8]) -> Result<Vec<u8>, String> {
-    let mut b = Bytes::copy_from_slice(data);
-    let out = |x: &mut Bytes| Ok(x.to_vec());
-    let r = match codec {
-        1 => Gzip::decompress(&mut b, out),
-        2 => Snappy::decompress(&mut b, out),
-        3 => Lz4::decompress(&mut b, out),
-        4 => Zstd::decompress(&mut b, out),
-        other => return Err(format!("unknown compression codec {other}")),
-    };
-    r.map_err(|e| e.to_string())
+    crate::decompress::decompress(codec, data, DECOMPRESSED_LIMIT).map_err(|e| e.to_string())
 }
 
 /// One pass over every compacted partition: a partition is cleaned when its

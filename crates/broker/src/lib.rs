@@ -9,6 +9,7 @@ pub mod cleaner;
 pub mod clock;
 pub mod config;
 pub mod connection;
+pub mod decompress;
 pub mod error;
 pub mod groups;
 pub mod handlers;

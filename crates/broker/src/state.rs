@@ -290,22 +290,29 @@ impl Broker {
         }
         meta.node_id = config.node_id;
         let static_config = Arc::new(config);
-        let config = match (ConfigLayers {
+        // A stored value that no longer validates (an older or newer version
+        // wrote it) is dropped with a warning rather than keeping the broker down.
+        for layer in [&mut meta.default_broker_configs, &mut meta.broker_configs] {
+            layer.retain(|k, v| {
+                let usable = config::find(k).is_some_and(|d| d.dynamic)
+                    && (*static_config).clone().set(k, v).is_ok();
+                if !usable {
+                    tracing::warn!(key = %k, value = %v, "ignoring a stored dynamic broker config");
+                }
+                usable
+            });
+        }
+        let layers = ConfigLayers {
             node: meta.broker_configs.clone(),
             cluster: meta.default_broker_configs.clone(),
             static_config: static_config.clone(),
-        })
-        .compose()
-        {
-            Ok(c) => c,
-            Err(e) => {
-                // A stored value that no longer validates must not keep the broker down.
-                tracing::warn!(error = %e, "ignoring stored dynamic broker configs");
-                meta.broker_configs.clear();
-                meta.default_broker_configs.clear();
-                (*static_config).clone()
-            }
         };
+        let config = layers.compose().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "ignoring stored dynamic broker configs");
+            meta.broker_configs.clear();
+            meta.default_broker_configs.clear();
+            (*static_config).clone()
+        });
         if !meta.broker_configs.is_empty() || !meta.default_broker_configs.is_empty() {
             tracing::info!(node = ?meta.broker_configs, cluster = ?meta.default_broker_configs, "dynamic broker configs applied");
         }
@@ -972,6 +979,40 @@ mod tests {
             BrokerConfig::default().log.retention_ms,
             "back to the static value"
         );
+    }
+
+    #[test]
+    fn unusable_stored_broker_configs_are_dropped_not_fatal() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let b = Broker::open(cfg(dir.path()), Arc::new(SystemClock)).expect("open");
+        b.close().expect("close");
+        drop(b);
+        let path = dir.path().join(METADATA_FILE);
+        let mut meta: serde_json::Value =
+            serde_json::from_slice(&fs::read(&path).expect("read")).expect("json");
+        meta["broker_configs"] = serde_json::json!({
+            "log.retention.ms": "-9",
+            "no.such.config": "1",
+            "num.partitions": "4",
+            "log.retention.bytes": "777",
+        });
+        fs::write(&path, serde_json::to_vec(&meta).expect("encode")).expect("write");
+        let b = Broker::open(cfg(dir.path()), Arc::new(SystemClock)).expect("still starts");
+        assert_eq!(
+            b.config().log.retention_bytes,
+            777,
+            "the usable one is kept"
+        );
+        assert_eq!(
+            b.config().log.retention_ms,
+            BrokerConfig::default().log.retention_ms
+        );
+        assert_eq!(
+            b.config().num_partitions,
+            1,
+            "a static key is not taken from storage"
+        );
+        assert_eq!(b.config_layers().node.len(), 1);
     }
 
     #[test]

@@ -19,8 +19,9 @@
 //! base timestamp, last offset delta, producer fields and attributes, with
 //! only the surviving records (their deltas stay valid) and a new length,
 //! count and CRC. Compressed batches are decompressed through the caller's
-//! function and written back uncompressed. Offsets and the order of surviving
-//! records never change.
+//! function and written back uncompressed; a batch the function refuses
+//! (corrupt, or over its size limit) is kept unchanged. Offsets and the order
+//! of surviving records never change.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -151,9 +152,15 @@ fn bytes_field<'a>(b: &'a [u8], pos: &mut usize) -> Result<Option<&'a [u8]>> {
     Ok(Some(s))
 }
 
-/// Splits an uncompressed records section into records.
+/// Smallest encoded record: length, attributes, timestamp delta, offset
+/// delta, key length, value length and header count, one byte each.
+const MIN_RECORD_LEN: usize = 7;
+
+/// Splits an uncompressed records section into records. `count` comes from
+/// the producer, so it only bounds the loop; the allocation is bounded by
+/// what the section can hold.
 fn records(section: &[u8], count: i32) -> Result<Vec<RawRecord<'_>>> {
-    let mut out = Vec::with_capacity(count.max(0) as usize);
+    let mut out = Vec::with_capacity((count.max(0) as usize).min(section.len() / MIN_RECORD_LEN));
     let mut pos = 0;
     for _ in 0..count {
         let start = pos;
@@ -181,17 +188,28 @@ fn records(section: &[u8], count: i32) -> Result<Vec<RawRecord<'_>>> {
     Ok(out)
 }
 
-/// Reads the batches of a segment file up to `size`, yielding each header with
-/// its uncompressed records section.
+/// Calls `f(header, raw batch, records section)` for every batch of the
+/// segment's first `size` bytes. The section is `None` when the batch cannot
+/// be decompressed (a codec error or over the caller's size limit): such a
+/// batch is kept as it is and its keys take no part in compaction.
 fn for_each_batch(
     path: &PathBuf,
     size: u64,
     decompress: Decompress<'_>,
-    mut f: impl FnMut(&BatchHeader, &[u8], &[u8]) -> Result<()>,
+    f: impl FnMut(&BatchHeader, &[u8], Option<&[u8]>) -> Result<()>,
 ) -> Result<()> {
     let mut file = File::open(path)?;
     let mut data = Vec::with_capacity(size as usize);
     (&mut file).take(size).read_to_end(&mut data)?;
+    batches_in(&data, decompress, f)
+}
+
+/// [`for_each_batch`] over batches in memory; a truncated last batch is ignored.
+fn batches_in(
+    data: &[u8],
+    decompress: Decompress<'_>,
+    mut f: impl FnMut(&BatchHeader, &[u8], Option<&[u8]>) -> Result<()>,
+) -> Result<()> {
     let mut pos = 0usize;
     while pos + HEADER_LEN <= data.len() {
         let h = BatchHeader::parse(&data[pos..])?;
@@ -201,15 +219,55 @@ fn for_each_batch(
         let raw = &data[pos..pos + h.size];
         let section = &raw[HEADER_LEN..];
         if h.compression() == 0 {
-            f(&h, raw, section)?;
+            f(&h, raw, Some(section))?;
         } else {
-            let plain = decompress(h.compression(), section)
-                .map_err(|_| StorageError::Corrupt("cannot decompress batch for compaction"))?;
-            f(&h, raw, &plain)?;
+            match decompress(h.compression(), section) {
+                Ok(plain) => f(&h, raw, Some(&plain))?,
+                Err(_) => f(&h, raw, None)?,
+            }
         }
         pos += h.size;
     }
     Ok(())
+}
+
+/// Why a produce request's batches break the rule of compacted topics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyCheckError {
+    /// Record `record` (its index within its batch) has no key.
+    Keyless { record: usize },
+    /// A batch could not be read or decompressed (within the caller's limit).
+    Unreadable(String),
+}
+
+/// Checks that every record in `batches` (as a producer sent them) has a
+/// key, as Kafka requires for topics with `cleanup.policy=compact`.
+/// Compressed batches go through `decompress`, which should bound its output.
+pub fn check_keys(
+    batches: &[u8],
+    decompress: Decompress<'_>,
+) -> std::result::Result<(), KeyCheckError> {
+    let mut found = Ok(());
+    let walked = batches_in(batches, decompress, |h, _raw, section| {
+        if found.is_err() || h.is_control() {
+            return Ok(());
+        }
+        let Some(section) = section else {
+            found = Err(KeyCheckError::Unreadable(
+                "cannot decompress the batch".into(),
+            ));
+            return Ok(());
+        };
+        if let Some(i) = records(section, h.record_count)?
+            .iter()
+            .position(|r| r.key.is_none())
+        {
+            found = Err(KeyCheckError::Keyless { record: i });
+        }
+        Ok(())
+    });
+    walked.map_err(|e| KeyCheckError::Unreadable(e.to_string()))?;
+    found
 }
 
 /// Step 2: builds the key map and writes the cleaned files. `now_ms` and
@@ -228,9 +286,9 @@ pub fn clean(
         .chain(plan.active.iter())
     {
         for_each_batch(&seg.path, seg.size, decompress, |h, _raw, section| {
-            if h.is_control() {
+            let Some(section) = section.filter(|_| !h.is_control()) else {
                 return Ok(());
-            }
+            };
             for r in records(section, h.record_count)? {
                 if let Some(k) = r.key {
                     latest.insert(k.to_vec(), h.base_offset + r.offset_delta);
@@ -245,10 +303,10 @@ pub fn clean(
         let mut w = std::io::BufWriter::new(File::create(&cleaned_path)?);
         let mut removed = 0u64;
         for_each_batch(&seg.path, seg.size, decompress, |h, raw, section| {
-            if h.is_control() {
+            let Some(section) = section.filter(|_| !h.is_control()) else {
                 w.write_all(raw)?;
                 return Ok(());
-            }
+            };
             let recs = records(section, h.record_count)?;
             let keep: Vec<&RawRecord<'_>> = recs
                 .iter()

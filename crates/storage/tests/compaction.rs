@@ -190,3 +190,26 @@ fn an_interrupted_clean_loses_nothing() {
     let log = Log::open(dir.path(), cfg(), true, 0).expect("recover");
     assert_eq!(contents(&log), expected);
 }
+
+#[test]
+fn check_keys_names_the_first_keyless_record() {
+    use gregor_storage::compaction::{check_keys, KeyCheckError};
+    let mut two = keyed_batch(&[(Some(b"a"), Some(b"1")), (Some(b"b"), None)], 1, None);
+    assert_eq!(check_keys(&two, &no_codec), Ok(()), "tombstones have keys");
+    two.extend(keyed_batch(
+        &[(Some(b"c"), Some(b"2")), (None, Some(b"3"))],
+        1,
+        None,
+    ));
+    assert_eq!(
+        check_keys(&two, &no_codec),
+        Err(KeyCheckError::Keyless { record: 1 }),
+        "the index is within the offending batch"
+    );
+    let mut compressed = keyed_batch(&[(Some(b"a"), Some(b"1"))], 1, None);
+    compressed[22] |= 4; // attributes: zstd, which no_codec cannot read
+    assert!(matches!(
+        check_keys(&compressed, &no_codec),
+        Err(KeyCheckError::Unreadable(_))
+    ));
+}

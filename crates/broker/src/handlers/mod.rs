@@ -193,6 +193,7 @@ pub mod code {
     pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
     pub const INVALID_PRODUCER_EPOCH: i16 = 47;
     pub const KAFKA_STORAGE_ERROR: i16 = 56;
+    pub const INVALID_RECORD: i16 = 87;
     pub const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
     pub const TOPIC_DELETION_DISABLED: i16 = 73;
     pub const UNKNOWN_TOPIC_ID: i16 = 100;

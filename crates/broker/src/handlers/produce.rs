@@ -1,18 +1,24 @@
 //! Produce (key 0): validate each partition's record batches (header, CRC,
-//! size, idempotent sequence) and append them as sent, in request order.
+//! size, idempotent sequence; keys on compacted topics) and append them as
+//! sent, in request order.
 //!
 //! The append happens during dispatch, so two pipelined produce requests on
 //! one connection are appended in the order they were sent. With
 //! `log.flush.interval.messages` reached, the response waits for an fsync
 //! (on a blocking thread) before acknowledging acks=1/all.
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use gregor_storage::compaction::{self, KeyCheckError};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use super::{code, s, storage_code, Ctx, Outcome};
+use crate::decompress::{DecompressError, DECOMPRESSED_LIMIT};
 use crate::state::{Partition, Topic};
 use crate::topic_config;
 
@@ -21,6 +27,42 @@ fn partition_error(index: i32, error: i16) -> PartitionProduceResponse {
         .with_index(index)
         .with_error_code(error)
         .with_base_offset(-1)
+}
+
+/// Kafka refuses records without a key on compacted topics (INVALID_RECORD,
+/// naming the record in `record_errors`). Compressed batches are
+/// decompressed for the check, within [`DECOMPRESSED_LIMIT`]: a batch over it
+/// gets MESSAGE_TOO_LARGE, an undecodable one CORRUPT_MESSAGE.
+fn key_refusal(records: &[u8], topic: &str, index: i32) -> Option<PartitionProduceResponse> {
+    let too_large = Cell::new(false);
+    let decompress = |codec: i16, data: &[u8]| {
+        crate::decompress::decompress(codec, data, DECOMPRESSED_LIMIT).map_err(|e| {
+            too_large.set(matches!(e, DecompressError::TooLarge { .. }));
+            e.to_string()
+        })
+    };
+    let refusal = match compaction::check_keys(records, &decompress) {
+        Ok(()) => return None,
+        Err(KeyCheckError::Keyless { record }) => {
+            let msg = format!(
+                "Compacted topic cannot accept message without key in topic partition {topic}-{index}."
+            );
+            partition_error(index, code::INVALID_RECORD)
+                .with_error_message(Some(s(msg.clone())))
+                .with_record_errors(vec![BatchIndexAndErrorMessage::default()
+                    .with_batch_index(record as i32)
+                    .with_batch_index_error_message(Some(s(msg)))])
+        }
+        Err(KeyCheckError::Unreadable(reason)) if too_large.get() => {
+            partition_error(index, code::MESSAGE_TOO_LARGE).with_error_message(Some(s(format!(
+                "records decompress to more than {DECOMPRESSED_LIMIT} bytes ({reason})"
+            ))))
+        }
+        Err(KeyCheckError::Unreadable(reason)) => {
+            partition_error(index, code::CORRUPT_MESSAGE).with_error_message(Some(s(reason)))
+        }
+    };
+    Some(refusal)
 }
 
 pub fn handle(ctx: &Ctx, req: ProduceRequest) -> Outcome<ProduceResponse> {
@@ -43,10 +85,16 @@ pub fn handle(ctx: &Ctx, req: ProduceRequest) -> Outcome<ProduceResponse> {
             code::UNKNOWN_TOPIC_OR_PARTITION
         };
         let mut parts = Vec::with_capacity(td.partition_data.len());
-        let append_time = topic
+        let (append_time, compacted) = topic
             .as_ref()
-            .map(|t| topic_config::log_append_time(&t.configs.read(), &config))
-            .unwrap_or(false);
+            .map(|t| {
+                let c = t.configs.read();
+                (
+                    topic_config::log_append_time(&c, &config),
+                    topic_config::compacts(&c, &config),
+                )
+            })
+            .unwrap_or((false, false));
         let tname = topic.as_ref().map(|t| t.name.clone()).unwrap_or_default();
         for pd in td.partition_data {
             if !matches!(acks, -1..=1) {
@@ -72,6 +120,12 @@ pub fn handle(ctx: &Ctx, req: ProduceRequest) -> Outcome<ProduceResponse> {
                 parts.push(partition_error(pd.index, code::CORRUPT_MESSAGE));
                 continue;
             };
+            if compacted {
+                if let Some(refusal) = key_refusal(&records, &tname, pd.index) {
+                    parts.push(refusal.with_log_start_offset(partition.log_start_offset()));
+                    continue;
+                }
+            }
             let mut buf = records
                 .try_into_mut()
                 .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
