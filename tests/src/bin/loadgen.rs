@@ -164,11 +164,17 @@ fn produce(
     Ok(())
 }
 
+/// A consumer that keeps fetching while the application drains its queue:
+/// with librdkafka's defaults (`queued.min.messages` 100000,
+/// `fetch.queue.backoff.ms` 1000) a fast reader empties the queue in a
+/// fraction of a second and then waits up to a second for the next fetch,
+/// which measures that timer rather than the broker.
 fn consumer(brokers: &str) -> Result<BaseConsumer> {
     Ok(ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "loadgen")
         .set("enable.auto.commit", "false")
+        .set("fetch.queue.backoff.ms", "5")
         .create()?)
 }
 
