@@ -142,3 +142,25 @@ def test_librdkafka_incremental_alter_configs_and_synonyms(gregor_factory):
     assert [(x["value"], x["source"]) for x in syn] == [
         ("100", "DYNAMIC_BROKER_CONFIG"), ("0", "STATIC_BROKER_CONFIG"), ("1000", "DEFAULT_CONFIG")]
     kp.close()
+
+
+def test_append_and_subtract_edit_the_cleanup_policy_list(gregor):
+    from confluent_kafka.admin import NewTopic
+    admin = AdminClient({"bootstrap.servers": gregor.addr})
+    admin.create_topics([NewTopic("listy", 1, 1)])["listy"].result(10)
+
+    def alter(op, value):
+        e = ConfigEntry("cleanup.policy", value, incremental_operation=op)
+        fut = admin.incremental_alter_configs([CkResource(ResourceType.TOPIC, "listy", incremental_configs=[e])])
+        next(iter(fut.values())).result(timeout=10)
+        fut = admin.describe_configs([CkResource(ResourceType.TOPIC, "listy")])
+        return next(iter(fut.values())).result(timeout=10)["cleanup.policy"].value
+
+    assert alter(AlterConfigOpType.APPEND, "compact") == "delete,compact"
+    assert alter(AlterConfigOpType.APPEND, "compact") == "delete,compact", "appending a present item changes nothing"
+    assert alter(AlterConfigOpType.SUBTRACT, "delete") == "compact"
+    bad = ConfigEntry("retention.ms", "1", incremental_operation=AlterConfigOpType.APPEND)
+    fut = admin.incremental_alter_configs([CkResource(ResourceType.TOPIC, "listy", incremental_configs=[bad])])
+    with pytest.raises(KafkaException) as e:
+        next(iter(fut.values())).result(timeout=10)
+    assert "not a list config" in str(e.value)

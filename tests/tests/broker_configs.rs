@@ -141,6 +141,13 @@ async fn cluster_default_broker_configs_apply_to_existing_topics() {
     );
     let (code, msg) = alter(&g, "", &[("log.cleaner.min.cleanable.ratio", "2")]);
     assert_eq!(code, INVALID_REQUEST, "{msg:?}");
+    let (code, msg) = alter(
+        &g,
+        "",
+        &[("log.retention.ms", "1000"), ("log.retention.ms", "2000")],
+    );
+    assert_eq!(code, INVALID_REQUEST);
+    assert_eq!(msg.as_deref(), Some("Error due to duplicate config keys"));
     assert_eq!(
         alter(&g, "7", &[("log.retention.ms", "1")]).0,
         INVALID_REQUEST
