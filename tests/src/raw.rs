@@ -59,3 +59,13 @@ pub fn call<Q: Encodable, R: Decodable>(
     assert_eq!(h.correlation_id, 42);
     R::decode(&mut b, version).expect("decode response")
 }
+
+/// True when the broker closed the connection (EOF or reset) instead of answering.
+pub fn closed_by_broker(s: &mut TcpStream) -> bool {
+    let mut b = [0u8; 1];
+    match s.read(&mut b) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    }
+}

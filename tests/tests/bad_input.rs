@@ -2,12 +2,12 @@
 //! its own connection or gets the precise Kafka error, and a real client
 //! keeps working.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use gregor_blackbox::raw::{call, connect, read_response};
+use gregor_blackbox::raw::{call, closed_by_broker, connect, read_response};
 use gregor_blackbox::Gregor;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -21,16 +21,6 @@ use kafka_protocol::records::{
 };
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-
-/// True when the broker closed the connection (EOF or reset) instead of answering.
-fn closed_by_broker(s: &mut TcpStream) -> bool {
-    let mut b = [0u8; 1];
-    match s.read(&mut b) {
-        Ok(0) => true,
-        Ok(_) => false,
-        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
-    }
-}
 
 fn assert_client_works(g: &Gregor, topic: &str) {
     let p: BaseProducer = g.client_config().create().expect("producer");

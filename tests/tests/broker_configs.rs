@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use gregor_blackbox::raw::{call, connect};
+use gregor_blackbox::raw::{call, closed_by_broker, connect};
 use gregor_blackbox::{wait_for, Gregor};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::incremental_alter_configs_request::{
@@ -153,4 +153,25 @@ async fn cluster_default_broker_configs_apply_to_existing_topics() {
         INVALID_REQUEST
     );
     assert_eq!(describe(&g, "7").results[0].error_code, INVALID_REQUEST);
+}
+
+#[test]
+fn max_connections_changes_at_runtime() {
+    let g = Gregor::start();
+    assert_eq!(alter(&g, "0", &[("max.connections", "3")]), (0, None));
+    // Earlier connections are closed; give the broker a moment to count them out.
+    std::thread::sleep(Duration::from_millis(300));
+    let held: Vec<_> = (0..3).map(|_| connect(&g)).collect();
+    let mut fourth = connect(&g);
+    assert!(
+        closed_by_broker(&mut fourth),
+        "a fourth connection was accepted with max.connections=3"
+    );
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        describe(&g, "0").results[0].error_code,
+        0,
+        "served again once below the limit"
+    );
 }
