@@ -133,9 +133,13 @@ fn api_versions_at_an_unknown_version_gets_v0_unsupported_version() {
         (0..n as usize).map(entry).any(|e| e == (68, 0, 1)),
         "ConsumerGroupHeartbeat (KIP-848) is advertised"
     );
-    // Transactions (AddPartitionsToTxn, EndTxn) are not implemented.
     assert!(
-        (0..n as usize).map(entry).all(|e| e.0 != 24 && e.0 != 26),
+        (0..n as usize).map(entry).any(|e| e == (24, 0, 3)),
+        "AddPartitionsToTxn is advertised in its client versions"
+    );
+    // ACLs (DescribeAcls, CreateAcls) are not implemented.
+    assert!(
+        (0..n as usize).map(entry).all(|e| e.0 != 29 && e.0 != 30),
         "an unimplemented API is advertised"
     );
 }

@@ -180,6 +180,12 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         false,
     ),
     c("offsets.retention.minutes", ValueType::Int(1, I32), false),
+    c(
+        "transaction.state.log.num.partitions",
+        ValueType::Int(1, 10_000),
+        false,
+    ),
+    c("transaction.max.timeout.ms", ValueType::Int(1, I32), false),
     c("offset.metadata.max.bytes", ValueType::Int(0, I32), false),
     c(
         "group.initial.rebalance.delay.ms",
@@ -412,6 +418,10 @@ pub struct BrokerConfig {
     pub cleaner_min_cleanable_ratio: f64,
     /// `offsets.topic.num.partitions`.
     pub offsets_topic_partitions: i32,
+    /// `transaction.state.log.num.partitions`.
+    pub transaction_partitions: i32,
+    /// `transaction.max.timeout.ms`: the longest transaction timeout a producer may ask for.
+    pub transaction_max_timeout_ms: i32,
     /// KIP-848 group settings (`group.consumer.session.timeout.ms`, `group.consumer.heartbeat.interval.ms`).
     pub consumer_group: gregor_coordinator::consumer::ConsumerGroupConfig,
     /// Group coordinator settings (`group.*`, `offsets.retention.minutes`, `offset.metadata.max.bytes`).
@@ -444,6 +454,8 @@ impl Default for BrokerConfig {
             delete_topic_enable: true,
             max_connections: 10_000,
             offsets_topic_partitions: 50,
+            transaction_partitions: 50,
+            transaction_max_timeout_ms: 900_000,
             cleaner_enable: true,
             cleaner_backoff_ms: 15_000,
             cleaner_delete_retention_ms: 86_400_000,
@@ -509,6 +521,8 @@ impl BrokerConfig {
             "log.cleaner.min.compaction.lag.ms" => self.cleaner_min_compaction_lag_ms = n,
             "log.cleaner.min.cleanable.ratio" => self.cleaner_min_cleanable_ratio = f,
             "offsets.topic.num.partitions" => self.offsets_topic_partitions = n as i32,
+            "transaction.state.log.num.partitions" => self.transaction_partitions = n as i32,
+            "transaction.max.timeout.ms" => self.transaction_max_timeout_ms = n as i32,
             "offsets.retention.minutes" => self.group.offsets_retention_ms = n * 60_000,
             "offset.metadata.max.bytes" => self.group.offset_metadata_max_bytes = n as usize,
             "group.initial.rebalance.delay.ms" => self.group.initial_rebalance_delay_ms = n as i32,
@@ -575,6 +589,8 @@ impl BrokerConfig {
             "log.cleaner.min.compaction.lag.ms" => self.cleaner_min_compaction_lag_ms.to_string(),
             "log.cleaner.min.cleanable.ratio" => self.cleaner_min_cleanable_ratio.to_string(),
             "offsets.topic.num.partitions" => self.offsets_topic_partitions.to_string(),
+            "transaction.state.log.num.partitions" => self.transaction_partitions.to_string(),
+            "transaction.max.timeout.ms" => self.transaction_max_timeout_ms.to_string(),
             "offsets.retention.minutes" => (self.group.offsets_retention_ms / 60_000).to_string(),
             "offset.metadata.max.bytes" => self.group.offset_metadata_max_bytes.to_string(),
             "group.initial.rebalance.delay.ms" => self.group.initial_rebalance_delay_ms.to_string(),

@@ -31,8 +31,12 @@ pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
 /// Whether a topic is internal (not writable by clients).
 pub fn is_internal(topic: &str) -> bool {
-    topic == OFFSETS_TOPIC
+    topic == OFFSETS_TOPIC || topic == crate::transactions::TXN_TOPIC
 }
+
+/// Offset commits of open transactions found in `__consumer_offsets` at
+/// start, by producer id: they take effect when the transaction commits.
+pub type PendingTxnOffsets = HashMap<i64, Vec<CoordinatorRecord>>;
 
 /// Group state shared by all connections.
 pub struct GroupService {
@@ -72,9 +76,13 @@ impl GroupService {
     }
 
     /// Replays every record of an existing `__consumer_offsets` topic.
-    pub fn load(&self, topic: &Topic, now: i64) -> crate::Result<usize> {
+    /// Transactional offset commits wait for their transaction's marker: a
+    /// commit replays them, an abort drops them, and those of transactions
+    /// still open are returned.
+    pub fn load(&self, topic: &Topic, now: i64) -> crate::Result<(usize, PendingTxnOffsets)> {
         let mut coordinator = self.coordinator.lock();
         let mut n = 0;
+        let mut open: PendingTxnOffsets = HashMap::new();
         for p in topic.partitions.read().iter() {
             let log = p.log.lock();
             let mut offset = log.log_start_offset();
@@ -96,7 +104,20 @@ impl GroupService {
                     for r in set.records {
                         offset = r.offset + 1;
                         let Some(key) = r.key else { continue };
+                        if r.control {
+                            let commit = key.len() >= 4 && key[2..4] == [0, 1];
+                            for rec in open.remove(&r.producer_id).unwrap_or_default() {
+                                if commit {
+                                    coordinator.replay(now, rec);
+                                    n += 1;
+                                }
+                            }
+                            continue;
+                        }
                         match CoordinatorRecord::decode(&key, r.value.as_deref()) {
+                            Ok(Some(rec)) if r.transactional => {
+                                open.entry(r.producer_id).or_default().push(rec);
+                            }
                             Ok(Some(rec)) => {
                                 coordinator.replay(now, rec);
                                 n += 1;
@@ -110,7 +131,41 @@ impl GroupService {
                 }
             }
         }
-        Ok(n)
+        Ok((n, open))
+    }
+
+    /// Applies offset commits whose transaction committed.
+    pub fn apply_committed(&self, now: i64, records: Vec<CoordinatorRecord>) {
+        let mut c = self.coordinator.lock();
+        for r in records {
+            c.replay(now, r);
+        }
+    }
+
+    /// The `__consumer_offsets` partition of a group, creating the topic on
+    /// first use.
+    pub fn offsets_partition(
+        &self,
+        broker: &Broker,
+        group: &str,
+    ) -> Result<(String, i32), WriteFailed> {
+        let topic = self.offsets_topic(broker)?;
+        Ok((
+            OFFSETS_TOPIC.to_string(),
+            partition_for(group, topic.partition_count()),
+        ))
+    }
+
+    /// Writes TxnOffsetCommit records as a transactional batch of the
+    /// producer, to be made visible by its commit marker.
+    pub fn write_transactional(
+        &self,
+        broker: &Broker,
+        records: Vec<CoordinatorRecord>,
+        producer_id: i64,
+        producer_epoch: i16,
+    ) -> Result<(), WriteFailed> {
+        self.write_as(broker, records, Some((producer_id, producer_epoch)))
     }
 
     fn offsets_topic(&self, broker: &Broker) -> Result<Arc<Topic>, WriteFailed> {
@@ -148,7 +203,19 @@ impl GroupService {
     }
 
     fn write(&self, broker: &Broker, records: Vec<CoordinatorRecord>) -> Result<(), WriteFailed> {
+        self.write_as(broker, records, None)
+    }
+
+    /// Appends records, one batch per partition; with a producer they form a
+    /// transactional batch of that producer.
+    fn write_as(
+        &self,
+        broker: &Broker,
+        records: Vec<CoordinatorRecord>,
+        producer: Option<(i64, i16)>,
+    ) -> Result<(), WriteFailed> {
         let topic = self.offsets_topic(broker)?;
+        let (producer_id, producer_epoch) = producer.unwrap_or((-1, -1));
         let now = broker.clock.now_ms();
         let mut by_partition: BTreeMap<i32, Vec<Record>> = BTreeMap::new();
         for r in records {
@@ -156,12 +223,12 @@ impl GroupService {
             let (key, value) = r.encode();
             let list = by_partition.entry(p).or_default();
             list.push(Record {
-                transactional: false,
+                transactional: producer.is_some(),
                 control: false,
                 delete_horizon: false,
                 partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
+                producer_id,
+                producer_epoch,
                 timestamp_type: TimestampType::Creation,
                 offset: list.len() as i64,
                 sequence: -1,

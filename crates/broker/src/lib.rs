@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod server;
 pub mod state;
 pub mod topic_config;
+pub mod transactions;
 
 pub use config::{BrokerConfig, HostPort};
 pub use error::{BrokerError, Result};

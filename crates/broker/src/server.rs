@@ -136,6 +136,16 @@ fn spawn_background(
             Ok(())
         },
     ));
+    tasks.push(periodic(
+        broker.clone(),
+        stop.clone(),
+        |_| Some(Duration::from_millis(500)),
+        "transactions",
+        |b| {
+            b.txns.tick(b);
+            Ok(())
+        },
+    ));
     if broker.config().cleaner_enable {
         tasks.push(periodic(
             broker.clone(),

@@ -225,6 +225,8 @@ pub struct Broker {
     next_producer_id: Mutex<i64>,
     /// Consumer groups and committed offsets.
     pub groups: GroupService,
+    /// Transactions.
+    pub txns: crate::transactions::TxnService,
     /// Prometheus metrics.
     pub metrics: crate::metrics::Metrics,
 }
@@ -336,15 +338,29 @@ impl Broker {
             config.consumer_group,
             config.offsets_topic_partitions,
         );
+        let mut pending_txn_offsets = Default::default();
         if let Some(t) = topics.by_name.get(OFFSETS_TOPIC) {
-            let n = groups.load(t, now)?;
+            let (n, open) = groups.load(t, now)?;
+            pending_txn_offsets = open;
             tracing::info!(
                 records = n,
                 "consumer groups loaded from __consumer_offsets"
             );
         }
+        let txns = crate::transactions::TxnService::default();
+        let n = txns.load(
+            topics
+                .by_name
+                .get(crate::transactions::TXN_TOPIC)
+                .map(|t| t.as_ref()),
+            pending_txn_offsets,
+        )?;
+        if n > 0 {
+            tracing::info!(records = n, "transactions loaded from __transaction_state");
+        }
         let broker = Broker {
             groups,
+            txns,
             metrics: crate::metrics::Metrics::new(),
             cluster_id: meta.cluster_id.clone(),
             static_config,
@@ -356,6 +372,7 @@ impl Broker {
             next_producer_id: Mutex::new(next_pid),
         };
         broker.persist(&broker.meta.lock())?;
+        broker.txns.recover(&broker);
         tracing::info!(dir = %dir.display(), topics = broker.topics.read().by_name.len(), clean, "data directory loaded");
         Ok(Arc::new(broker))
     }

@@ -821,6 +821,42 @@ impl Coordinator {
         (fx, errors)
     }
 
+    /// TxnOffsetCommit: validates like OffsetCommit and returns the offset
+    /// records (and an error per offset) without applying them; they take
+    /// effect through [`Coordinator::replay`] when the transaction commits.
+    pub fn transactional_commit(
+        &self,
+        now: i64,
+        req: CommitRequest,
+    ) -> (Vec<CoordinatorRecord>, Vec<i16>) {
+        let group_error = self.validate_commit(&req);
+        if group_error != code::NONE {
+            return (Vec::new(), vec![group_error; req.offsets.len()]);
+        }
+        let mut records = Vec::new();
+        let mut errors = Vec::with_capacity(req.offsets.len());
+        for o in req.offsets {
+            let metadata = o.metadata.unwrap_or_default();
+            if metadata.len() > self.config.offset_metadata_max_bytes {
+                errors.push(code::OFFSET_METADATA_TOO_LARGE);
+                continue;
+            }
+            records.push(CoordinatorRecord::Offset {
+                group: req.group_id.clone(),
+                topic: o.topic,
+                partition: o.partition,
+                value: Some(OffsetValue {
+                    offset: o.offset,
+                    leader_epoch: o.leader_epoch,
+                    metadata,
+                    commit_timestamp: now,
+                }),
+            });
+            errors.push(code::NONE);
+        }
+        (records, errors)
+    }
+
     fn validate_commit(&self, req: &CommitRequest) -> i16 {
         if req.group_id.is_empty() {
             return code::INVALID_GROUP_ID;

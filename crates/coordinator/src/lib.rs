@@ -6,6 +6,7 @@
 pub mod coordinator;
 pub mod group;
 pub mod records;
+pub mod transactions;
 pub mod types;
 
 pub use coordinator::{partition_for, Coordinator, Effects};

@@ -88,6 +88,10 @@ pub fn api_name(api: ApiKey) -> &'static str {
         ApiKey::ConsumerGroupDescribe => "ConsumerGroupDescribe",
         ApiKey::DescribeLogDirs => "DescribeLogDirs",
         ApiKey::DescribeProducers => "DescribeProducers",
+        ApiKey::AddPartitionsToTxn => "AddPartitionsToTxn",
+        ApiKey::AddOffsetsToTxn => "AddOffsetsToTxn",
+        ApiKey::EndTxn => "EndTxn",
+        ApiKey::TxnOffsetCommit => "TxnOffsetCommit",
         _ => "Other",
     }
 }

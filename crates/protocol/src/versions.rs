@@ -49,6 +49,10 @@ pub const SUPPORTED: &[ApiRange] = &[
     r(ApiKey::ConsumerGroupDescribe, 0, 1),
     r(ApiKey::DescribeLogDirs, 1, 4),
     r(ApiKey::DescribeProducers, 0, 0),
+    r(ApiKey::AddPartitionsToTxn, 0, 3),
+    r(ApiKey::AddOffsetsToTxn, 0, 4),
+    r(ApiKey::EndTxn, 0, 4),
+    r(ApiKey::TxnOffsetCommit, 0, 5),
 ];
 
 /// The supported range of an API key, if implemented.
@@ -78,6 +82,11 @@ mod tests {
         }
         assert!(is_supported(18, 4));
         assert!(!is_supported(18, 5));
-        assert!(!is_supported(24, 0), "transactions are not implemented yet");
+        assert!(is_supported(24, 3));
+        assert!(
+            !is_supported(24, 4),
+            "AddPartitionsToTxn v4+ is broker-to-broker only"
+        );
+        assert!(!is_supported(29, 0), "ACLs are not implemented");
     }
 }

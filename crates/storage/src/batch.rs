@@ -212,6 +212,71 @@ pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
     batch[17..21].copy_from_slice(&crc.to_be_bytes());
 }
 
+/// A transaction marker's control record key (version 0, then the type).
+const MARKER_ABORT: i16 = 0;
+const MARKER_COMMIT: i16 = 1;
+
+/// Builds a transaction marker: a control batch of one record for
+/// `producer_id`/`epoch`, as Kafka's coordinator writes at the end of a
+/// transaction. Key: version (0) and type (0 abort, 1 commit); value:
+/// version (0) and the coordinator epoch. Offsets are assigned on append.
+pub fn control_batch(
+    producer_id: i64,
+    epoch: i16,
+    commit: bool,
+    coordinator_epoch: i32,
+    ts: i64,
+) -> Vec<u8> {
+    let mut key = Vec::with_capacity(4);
+    key.extend_from_slice(&0i16.to_be_bytes());
+    key.extend_from_slice(&(if commit { MARKER_COMMIT } else { MARKER_ABORT }).to_be_bytes());
+    let mut value = Vec::with_capacity(6);
+    value.extend_from_slice(&0i16.to_be_bytes());
+    value.extend_from_slice(&coordinator_epoch.to_be_bytes());
+    let mut b = builder::keyed_batch(
+        &[(Some(&key), Some(&value))],
+        ts,
+        Some((producer_id, epoch, -1)),
+    );
+    let attrs = ATTR_TRANSACTIONAL | ATTR_CONTROL;
+    b[21..23].copy_from_slice(&attrs.to_be_bytes());
+    let crc = crc32c::crc32c(&b[CRC_START..]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+/// Whether a control batch (its bytes, from the header on) is a commit
+/// marker (`Some(true)`) or an abort marker (`Some(false)`); `None` when the
+/// first record is not a readable marker.
+pub fn marker_is_commit(batch: &[u8]) -> Option<bool> {
+    fn varint(b: &[u8], pos: &mut usize) -> Option<i64> {
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let byte = *b.get(*pos)?;
+            *pos += 1;
+            v |= ((byte & 0x7f) as u64) << shift;
+            if byte < 0x80 {
+                return Some(((v >> 1) as i64) ^ -((v & 1) as i64));
+            }
+        }
+        None
+    }
+    let mut pos = HEADER_LEN;
+    varint(batch, &mut pos)?; // record length
+    pos += 1; // attributes
+    varint(batch, &mut pos)?; // timestamp delta
+    varint(batch, &mut pos)?; // offset delta
+    if varint(batch, &mut pos)? < 4 {
+        return None;
+    }
+    let kind = i16::from_be_bytes([*batch.get(pos + 2)?, *batch.get(pos + 3)?]);
+    match kind {
+        MARKER_COMMIT => Some(true),
+        MARKER_ABORT => Some(false),
+        _ => None,
+    }
+}
+
 /// Builds valid v2 batches of uncompressed records (for tests and tools;
 /// the broker never builds client data itself).
 pub mod builder {

@@ -20,7 +20,10 @@
 //! only the surviving records (their deltas stay valid) and a new length,
 //! count and CRC. Compressed batches are decompressed through the caller's
 //! function and written back uncompressed; a batch the function refuses
-//! (corrupt, or over its size limit) is kept unchanged. Offsets and the order
+//! (corrupt, or over its size limit) is kept unchanged. Transactions: records
+//! of committed transactions are compacted like any others, those of aborted
+//! ones are dropped, and markers and undecided transactions (at or above the
+//! last stable offset) are kept unchanged and add no keys. Offsets and the order
 //! of surviving records never change.
 
 use std::collections::HashMap;
@@ -30,6 +33,7 @@ use std::path::PathBuf;
 
 use crate::batch::{BatchHeader, HEADER_LEN};
 use crate::error::{Result, StorageError};
+use crate::producer_state::AbortedTxn;
 
 /// Decompresses a batch's records section: (codec id, compressed bytes) → raw records.
 pub type Decompress<'a> = &'a dyn Fn(i16, &[u8]) -> std::result::Result<Vec<u8>, String>;
@@ -55,6 +59,43 @@ pub struct CleanPlan {
     /// The active segment and how much of it existed when planned; read for
     /// its keys only.
     pub active: Option<PlannedSegment>,
+    /// Aborted transactions of the log: their records are dropped.
+    pub aborted: Vec<AbortedTxn>,
+    /// The last stable offset: transactional batches from here on are
+    /// undecided and left alone.
+    pub stable_offset: i64,
+}
+
+/// What compaction may do with a batch, by its transaction's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// Not transactional, or of a committed transaction: compacted by key.
+    Compact,
+    /// Of an aborted transaction: no consumer should see it; dropped.
+    Drop,
+    /// A marker, or a transaction not decided yet: kept unchanged.
+    Keep,
+}
+
+impl CleanPlan {
+    fn fate(&self, h: &BatchHeader) -> Fate {
+        if !h.is_transactional() {
+            return Fate::Compact;
+        }
+        if h.is_control() || h.base_offset >= self.stable_offset {
+            return Fate::Keep;
+        }
+        let aborted = self.aborted.iter().any(|a| {
+            a.producer_id == h.producer_id
+                && a.first_offset <= h.base_offset
+                && h.base_offset <= a.last_offset
+        });
+        if aborted {
+            Fate::Drop
+        } else {
+            Fate::Compact
+        }
+    }
 }
 
 impl CleanPlan {
@@ -286,7 +327,7 @@ pub fn clean(
         .chain(plan.active.iter())
     {
         for_each_batch(&seg.path, seg.size, decompress, |h, _raw, section| {
-            let Some(section) = section.filter(|_| !h.is_control()) else {
+            let Some(section) = section.filter(|_| plan.fate(h) == Fate::Compact) else {
                 return Ok(());
             };
             for r in records(section, h.record_count)? {
@@ -303,7 +344,18 @@ pub fn clean(
         let mut w = std::io::BufWriter::new(File::create(&cleaned_path)?);
         let mut removed = 0u64;
         for_each_batch(&seg.path, seg.size, decompress, |h, raw, section| {
-            let Some(section) = section.filter(|_| !h.is_control()) else {
+            match plan.fate(h) {
+                Fate::Drop => {
+                    removed += h.record_count.max(0) as u64;
+                    return Ok(());
+                }
+                Fate::Keep => {
+                    w.write_all(raw)?;
+                    return Ok(());
+                }
+                Fate::Compact => {}
+            }
+            let Some(section) = section else {
                 w.write_all(raw)?;
                 return Ok(());
             };
@@ -376,6 +428,8 @@ mod tests {
             closed: vec![seg(0, 100, 1_000), seg(10, 100, 2_000), seg(20, 100, 3_000)],
             later: vec![],
             active: Some(seg(30, 5, 4_000)),
+            aborted: vec![],
+            stable_offset: 35,
         }
     }
 
@@ -414,6 +468,8 @@ mod tests {
             closed: vec![seg(0, 100, i64::MAX)],
             later: vec![],
             active: None,
+            aborted: vec![],
+            stable_offset: 0,
         };
         assert!(future.select(0, 0, 0, 0.5).is_some());
     }

@@ -16,6 +16,9 @@ pub enum StorageError {
     /// A record batch failed validation (bad length, magic or CRC).
     #[error("corrupt record batch: {0}")]
     Corrupt(&'static str),
+    /// A batch a producer may not send (a control batch).
+    #[error("invalid record: {0}")]
+    InvalidRecord(&'static str),
     /// The batch uses a message format older than v2 (magic 0 or 1).
     #[error("unsupported message format (magic {0})")]
     UnsupportedMagic(i8),

@@ -154,11 +154,69 @@ impl Log {
         let mut states = ProducerStates::default();
         for seg in self.segments.values() {
             for bp in seg.headers_from(0) {
-                states.update(&bp?.header);
+                let bp = bp?;
+                let h = bp.header;
+                if h.is_control() {
+                    let head = seg.read_at(bp.position, h.size.min(128))?;
+                    if let Some(commit) = batch::marker_is_commit(&head) {
+                        states.end_transaction(
+                            h.producer_id,
+                            h.producer_epoch,
+                            h.base_offset,
+                            commit,
+                        );
+                    }
+                } else {
+                    states.update(&h);
+                }
             }
         }
+        states.forget_before(self.log_start_offset);
         self.producers = states;
         Ok(())
+    }
+
+    /// The last stable offset: every offset below it belongs to no open
+    /// transaction (read_committed consumers read up to here).
+    pub fn last_stable_offset(&self) -> i64 {
+        self.producers
+            .first_unstable_offset()
+            .unwrap_or(self.next_offset)
+            .min(self.next_offset)
+    }
+
+    /// Aborted transactions with records in `[from, to)`, for read_committed fetches.
+    pub fn aborted_transactions(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> Vec<crate::producer_state::AbortedTxn> {
+        self.producers
+            .aborted_between(from.max(self.log_start_offset), to)
+    }
+
+    /// Appends a transaction marker for `producer_id` (see
+    /// [`batch::control_batch`]); returns its offset.
+    pub fn append_marker(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+        coordinator_epoch: i32,
+        now_ms: i64,
+    ) -> Result<i64> {
+        let mut b = batch::control_batch(producer_id, epoch, commit, coordinator_epoch, now_ms);
+        let offset = self.next_offset;
+        batch::assign_offset(&mut b, offset, 0);
+        let mut h = BatchHeader::parse(&b)?;
+        h.base_offset = offset;
+        self.maybe_roll(b.len() as u64, now_ms)?;
+        self.active().append(&b, &h)?;
+        self.producers
+            .end_transaction(producer_id, epoch, offset, commit);
+        self.next_offset = offset + 1;
+        self.dirty = true;
+        Ok(offset)
     }
 
     pub fn dir(&self) -> &Path {
@@ -207,6 +265,11 @@ impl Log {
     ) -> Result<AppendResult> {
         let headers = batch::validate_batches(records)?;
         for h in &headers {
+            if h.is_control() {
+                return Err(StorageError::InvalidRecord(
+                    "control batches are written by the transaction coordinator, not producers",
+                ));
+            }
             if h.size > self.config.max_message_bytes {
                 return Err(StorageError::MessageTooLarge {
                     size: h.size,
@@ -329,7 +392,22 @@ impl Log {
     /// even when it alone is larger than `max_bytes`. Reading at the log end
     /// offset returns nothing; outside `[log_start, log_end]` is an error.
     pub fn read(&self, offset: i64, max_bytes: usize, min_one_batch: bool) -> Result<Vec<u8>> {
+        self.read_below(offset, max_bytes, min_one_batch, i64::MAX)
+    }
+
+    /// [`Log::read`], returning only batches that start below `limit` (the
+    /// last stable offset for read_committed fetches).
+    pub fn read_below(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+        limit: i64,
+    ) -> Result<Vec<u8>> {
         self.check_range(offset)?;
+        if offset >= limit {
+            return Ok(Vec::new());
+        }
         if offset == self.next_offset {
             return Ok(Vec::new());
         }
@@ -350,8 +428,8 @@ impl Log {
             let want = max_bytes.max(if min_one_batch { first } else { 0 });
             let mut data = seg.read_at(bp.position, want)?;
             let mut end = 0;
-            while let Some(Ok((_, size))) = BatchHeader::peek_size(&data[end..]) {
-                if end + size > data.len() {
+            while let Some(Ok((base, size))) = BatchHeader::peek_size(&data[end..]) {
+                if end + size > data.len() || base >= limit {
                     break;
                 }
                 end += size;
@@ -411,6 +489,7 @@ impl Log {
         }
         if offset > self.log_start_offset {
             self.log_start_offset = offset;
+            self.producers.forget_before(offset);
             self.write_log_start()?;
             self.delete_segments_below_start(now_ms)?;
         }
@@ -475,6 +554,7 @@ impl Log {
             }
             let seg = self.segments.remove(&base).expect("present");
             self.log_start_offset = self.log_start_offset.max(seg.next_offset());
+            self.producers.forget_before(self.log_start_offset);
             seg.delete()?;
             deleted += 1;
         }
@@ -535,6 +615,10 @@ impl Log {
             closed,
             later: Vec::new(),
             active,
+            aborted: self
+                .producers
+                .aborted_between(self.log_start_offset, self.next_offset),
+            stable_offset: self.last_stable_offset(),
         }
     }
 

@@ -3,8 +3,14 @@
 //! batches (sequence range and offsets), so a retried batch is recognised and
 //! answered with its original offsets instead of being appended twice.
 //!
-//! State is rebuilt from the batch headers in the log when a partition is
-//! opened, so it survives restarts and `kill -9` exactly as the log does.
+//! Transactions: the first offset of every producer's open transaction
+//! (the last stable offset is the smallest of them) and the list of aborted
+//! transactions that read_committed fetches return, as Kafka keeps in its
+//! producer snapshots and `.txnindex` files.
+//!
+//! State is rebuilt from the log (batch headers, and the marker type of
+//! control batches) when a partition is opened, so it survives restarts and
+//! `kill -9` exactly as the log does.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -39,10 +45,23 @@ pub enum SequenceCheck {
     Duplicate(CachedBatch),
 }
 
+/// A transaction ended by an abort marker: read_committed consumers skip
+/// the producer's records from `first_offset` up to the marker at `last_offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbortedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    pub last_offset: i64,
+}
+
 /// Producer state of one partition.
 #[derive(Debug, Default, Clone)]
 pub struct ProducerStates {
     producers: HashMap<i64, ProducerEntry>,
+    /// Producer id → first offset of its open transaction.
+    ongoing: HashMap<i64, i64>,
+    /// Aborted transactions, in the order of their markers.
+    aborted: Vec<AbortedTxn>,
 }
 
 impl ProducerStates {
@@ -97,10 +116,14 @@ impl ProducerStates {
         Ok(SequenceCheck::Append)
     }
 
-    /// Records an appended batch (offsets assigned).
+    /// Records an appended batch (offsets assigned). For a control batch use
+    /// [`ProducerStates::end_transaction`].
     pub fn update(&mut self, h: &BatchHeader) {
         if h.producer_id < 0 {
             return;
+        }
+        if h.is_transactional() && !h.is_control() {
+            self.ongoing.entry(h.producer_id).or_insert(h.base_offset);
         }
         let e = self.producers.entry(h.producer_id).or_default();
         if h.producer_epoch != e.epoch {
@@ -122,6 +145,50 @@ impl ProducerStates {
         });
     }
 
+    /// Records a transaction marker at `offset`: the producer's open
+    /// transaction (if any) ends, and is remembered when it was aborted.
+    pub fn end_transaction(&mut self, producer_id: i64, epoch: i16, offset: i64, commit: bool) {
+        let e = self.producers.entry(producer_id).or_default();
+        if epoch > e.epoch {
+            e.epoch = epoch;
+            e.batches.clear();
+        }
+        if let Some(first) = self.ongoing.remove(&producer_id) {
+            if !commit {
+                self.aborted.push(AbortedTxn {
+                    producer_id,
+                    first_offset: first,
+                    last_offset: offset,
+                });
+            }
+        }
+    }
+
+    /// First offset of the oldest open transaction (the last stable offset
+    /// is this, or the log end when there is none).
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.ongoing.values().min().copied()
+    }
+
+    /// Whether `producer_id` has an open transaction.
+    pub fn in_transaction(&self, producer_id: i64) -> bool {
+        self.ongoing.contains_key(&producer_id)
+    }
+
+    /// Aborted transactions with records in `[from, to)`.
+    pub fn aborted_between(&self, from: i64, to: i64) -> Vec<AbortedTxn> {
+        self.aborted
+            .iter()
+            .filter(|a| a.last_offset >= from && a.first_offset < to)
+            .copied()
+            .collect()
+    }
+
+    /// Forgets aborted transactions wholly below `offset` (the log start).
+    pub fn forget_before(&mut self, offset: i64) {
+        self.aborted.retain(|a| a.last_offset >= offset);
+    }
+
     /// Number of producers with state.
     pub fn len(&self) -> usize {
         self.producers.len()
@@ -130,8 +197,9 @@ impl ProducerStates {
         self.producers.is_empty()
     }
 
-    /// (producer id, epoch, last sequence, last timestamp) of every producer.
-    pub fn describe(&self) -> Vec<(i64, i16, i32, i64)> {
+    /// (producer id, epoch, last sequence, last timestamp, first offset of
+    /// the open transaction or -1) of every producer.
+    pub fn describe(&self) -> Vec<(i64, i16, i32, i64, i64)> {
         self.producers
             .iter()
             .map(|(id, e)| {
@@ -141,6 +209,7 @@ impl ProducerStates {
                     e.epoch,
                     last.map(|b| b.last_seq).unwrap_or(-1),
                     last.map(|b| b.timestamp).unwrap_or(-1),
+                    self.ongoing.get(id).copied().unwrap_or(-1),
                 )
             })
             .collect()
@@ -191,6 +260,41 @@ mod tests {
             s.check(&header(1, 3, 0, 1, 5)).expect("ok"),
             SequenceCheck::Append
         );
+    }
+
+    #[test]
+    fn transactions_track_the_stable_offset_and_aborts() {
+        let mut s = ProducerStates::default();
+        let txn = |pid, base| {
+            let mut b = batch(&[b"v".as_slice()], 0, Some((pid, 0, 0)));
+            b[21..23].copy_from_slice(&0x10i16.to_be_bytes());
+            crate::batch::assign_offset(&mut b, base, 0);
+            BatchHeader::parse(&b).expect("header")
+        };
+        s.update(&header(5, 0, 0, 1, 0)); // plain idempotent: not a transaction
+        assert_eq!(s.first_unstable_offset(), None);
+        s.update(&txn(1, 1));
+        s.update(&txn(2, 2));
+        assert_eq!(s.first_unstable_offset(), Some(1));
+        s.end_transaction(1, 0, 3, true);
+        assert_eq!(s.first_unstable_offset(), Some(2));
+        s.end_transaction(2, 0, 4, false);
+        assert_eq!(s.first_unstable_offset(), None);
+        let aborted = AbortedTxn {
+            producer_id: 2,
+            first_offset: 2,
+            last_offset: 4,
+        };
+        assert_eq!(s.aborted_between(0, 10), vec![aborted]);
+        assert!(s.aborted_between(5, 10).is_empty());
+        s.end_transaction(9, 0, 5, false);
+        assert_eq!(
+            s.aborted_between(0, 10).len(),
+            1,
+            "a marker without a transaction aborts nothing"
+        );
+        s.forget_before(5);
+        assert!(s.aborted_between(0, 10).is_empty());
     }
 
     #[test]

@@ -213,3 +213,65 @@ fn check_keys_names_the_first_keyless_record() {
         Err(KeyCheckError::Unreadable(_))
     ));
 }
+
+/// A keyed transactional batch of `pid`.
+fn txn(kv: &[gregor_storage::batch::builder::KeyValue<'_>], pid: i64) -> Vec<u8> {
+    let mut b = keyed_batch(kv, 1, Some((pid, 0, 0)));
+    b[21..23].copy_from_slice(&0x10i16.to_be_bytes());
+    let crc = crc32c::crc32c(&b[21..]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+#[test]
+fn transactions_are_compacted_by_their_outcome() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut log = Log::open(dir.path(), cfg(), false, 0).expect("open");
+    log.append(
+        &mut keyed_batch(&[(Some(b"k1"), Some(b"v0"))], 1, None),
+        0,
+        false,
+        0,
+    )
+    .expect("plain"); // 0
+    log.append(&mut txn(&[(Some(b"k1"), Some(b"v1"))], 7), 0, false, 0)
+        .expect("t7"); // 1
+    log.append_marker(7, 0, true, 0, 0).expect("commit"); // 2
+    log.append(&mut txn(&[(Some(b"k2"), Some(b"x"))], 8), 0, false, 0)
+        .expect("t8"); // 3
+    log.append_marker(8, 0, false, 0, 0).expect("abort"); // 4
+    log.append(&mut txn(&[(Some(b"k1"), Some(b"v9"))], 9), 0, false, 0)
+        .expect("t9 open"); // 5
+    log.append(
+        &mut keyed_batch(&[(Some(b"k3"), Some(b"z"))], 1, None),
+        0,
+        false,
+        0,
+    )
+    .expect("plain"); // 6
+    log.roll(0).expect("roll");
+    let plan = log.clean_plan();
+    assert_eq!(plan.stable_offset, 5);
+    let cleaned = clean(&plan, 0, 86_400_000, &no_codec).expect("clean");
+    log.install_cleaned(cleaned, 0).expect("install");
+    let left: Vec<(i64, Option<Vec<u8>>)> =
+        contents(&log).into_iter().map(|(o, _, v)| (o, v)).collect();
+    let v = |s: &[u8]| Some(s.to_vec());
+    assert_eq!(
+        left,
+        vec![
+            (1, v(b"v1")),                     // committed: the newest decided k1
+            (2, Some(vec![0, 0, 0, 0, 0, 0])), // commit marker (value: version, coordinator epoch)
+            (4, Some(vec![0, 0, 0, 0, 0, 0])), // abort marker; the aborted k2 is gone
+            (5, v(b"v9")),                     // open transaction: untouched
+            (6, v(b"z")),
+        ]
+    );
+    drop(log);
+    let log = Log::open(dir.path(), cfg(), true, 0).expect("reopen");
+    assert_eq!(
+        log.last_stable_offset(),
+        5,
+        "the open transaction is still open"
+    );
+}

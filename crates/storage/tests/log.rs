@@ -245,3 +245,62 @@ fn timestamps_are_found_through_the_time_index() {
     let b = log.batch_with_max_timestamp().expect("max").expect("found");
     assert_eq!(validate_batches(&b).expect("v")[0].base_offset, 49);
 }
+
+fn txn_batch(pid: i64, seq: i32, value: &[u8]) -> Vec<u8> {
+    let mut b = batch(&[value], 1000, Some((pid, 0, seq)));
+    b[21..23].copy_from_slice(&0x10i16.to_be_bytes()); // transactional
+    let crc = crc32c::crc32c(&b[21..]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+#[test]
+fn transactions_bound_the_stable_offset_and_survive_restart() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut log = Log::open(dir.path(), small_config(), false, 0).expect("open");
+    log.append(&mut batch(&[b"plain"], 1000, None), 0, false, 0)
+        .expect("plain");
+    log.append(&mut txn_batch(7, 0, b"kept"), 0, false, 0)
+        .expect("t7"); // offset 1
+    log.append(&mut txn_batch(8, 0, b"dropped"), 0, false, 0)
+        .expect("t8"); // offset 2
+    assert_eq!(
+        log.last_stable_offset(),
+        1,
+        "open transactions hold the LSO"
+    );
+    assert_eq!(log.read_below(0, 1 << 20, true, 1).expect("read").len(), {
+        let one = log.read(0, 1 << 20, true).expect("all");
+        validate_batches(&one).expect("batches")[0].size
+    });
+    assert_eq!(log.append_marker(7, 0, true, 0, 0).expect("commit"), 3);
+    assert_eq!(log.last_stable_offset(), 2);
+    assert_eq!(log.append_marker(8, 0, false, 0, 0).expect("abort"), 4);
+    assert_eq!(log.last_stable_offset(), 5);
+    let aborted = log.aborted_transactions(0, 5);
+    assert_eq!(
+        aborted
+            .iter()
+            .map(|a| (a.producer_id, a.first_offset, a.last_offset))
+            .collect::<Vec<_>>(),
+        vec![(8, 2, 4)]
+    );
+    let mut forged = batch(&[b"x"], 0, None);
+    forged[21..23].copy_from_slice(&0x20i16.to_be_bytes());
+    let crc = crc32c::crc32c(&forged[21..]);
+    forged[17..21].copy_from_slice(&crc.to_be_bytes());
+    assert!(matches!(
+        log.append(&mut forged, 0, false, 0),
+        Err(StorageError::InvalidRecord(_))
+    ));
+    log.append(&mut txn_batch(9, 0, b"open"), 0, false, 0)
+        .expect("t9");
+    drop(log);
+    let log = Log::open(dir.path(), small_config(), true, 0).expect("reopen");
+    assert_eq!(
+        log.last_stable_offset(),
+        5,
+        "the open transaction is rebuilt"
+    );
+    assert_eq!(log.aborted_transactions(0, 6).len(), 1, "and the abort");
+}

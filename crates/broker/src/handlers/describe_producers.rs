@@ -24,20 +24,20 @@ pub fn handle(ctx: &Ctx, req: DescribeProducersRequest) -> Outcome<DescribeProdu
                     let Some(part) = topic.as_ref().and_then(|t| t.partition(p)) else {
                         return r.with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION);
                     };
-                    let mut producers: Vec<(i64, i16, i32, i64)> =
+                    let mut producers: Vec<(i64, i16, i32, i64, i64)> =
                         part.log.lock().producer_states().describe();
                     producers.sort();
                     r.with_active_producers(
                         producers
                             .into_iter()
-                            .map(|(id, epoch, seq, ts)| {
+                            .map(|(id, epoch, seq, ts, txn_start)| {
                                 ProducerState::default()
                                     .with_producer_id(ProducerId(id))
                                     .with_producer_epoch(epoch as i32)
                                     .with_last_sequence(seq)
                                     .with_last_timestamp(ts)
                                     .with_coordinator_epoch(-1)
-                                    .with_current_txn_start_offset(-1)
+                                    .with_current_txn_start_offset(txn_start)
                             })
                             .collect(),
                     )

@@ -8,6 +8,9 @@
 //! * Long polling: when fewer than `min_bytes` are available the response
 //!   waits until an append to one of the partitions wakes it (no timer polling)
 //!   or `max_wait_ms` passes.
+//! * `isolation_level = read_committed`: batches from the last stable offset
+//!   on are held back, and the aborted transactions overlapping the returned
+//!   range are listed so the client drops their records.
 //! * KIP-227 fetch sessions are not created: full fetches are answered with
 //!   session id 0 (which tells the client no session exists), and an
 //!   incremental fetch naming a session gets FETCH_SESSION_ID_NOT_FOUND.
@@ -17,8 +20,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::select_all;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -81,14 +86,44 @@ impl Plan {
                     let min_one = total == 0;
                     let read = {
                         let log = p.log.lock();
-                        let r = log.read(w.offset, limit, min_one);
-                        (r, log.log_end_offset(), log.log_start_offset())
+                        let lso = log.last_stable_offset();
+                        let r = if self.read_committed {
+                            log.read_below(w.offset, limit, min_one, lso)
+                        } else {
+                            log.read(w.offset, limit, min_one)
+                        };
+                        // Aborted transactions overlapping what is returned.
+                        let aborted = match &r {
+                            Ok(data) if self.read_committed && !data.is_empty() => {
+                                log.aborted_transactions(w.offset, lso)
+                            }
+                            _ => Vec::new(),
+                        };
+                        (
+                            r,
+                            log.log_end_offset(),
+                            lso,
+                            log.log_start_offset(),
+                            aborted,
+                        )
                     };
-                    let (r, hw, start) = read;
+                    let (r, hw, lso, start, aborted) = read;
                     pd = pd
                         .with_high_watermark(hw)
-                        .with_last_stable_offset(hw)
+                        .with_last_stable_offset(lso)
                         .with_log_start_offset(start);
+                    if self.read_committed {
+                        pd = pd.with_aborted_transactions(Some(
+                            aborted
+                                .iter()
+                                .map(|a| {
+                                    AbortedTransaction::default()
+                                        .with_producer_id(ProducerId(a.producer_id))
+                                        .with_first_offset(a.first_offset)
+                                })
+                                .collect(),
+                        ));
+                    }
                     match r {
                         Ok(data) => {
                             total += data.len();

@@ -1,5 +1,5 @@
-//! FindCoordinator (key 10): this broker coordinates every group (key type 0).
-//! Transactions (key type 1) are not implemented: COORDINATOR_NOT_AVAILABLE.
+//! FindCoordinator (key 10): this broker coordinates every group (key type
+//! 0) and every transactional id (key type 1).
 
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
@@ -15,16 +15,14 @@ pub fn handle(ctx: &Ctx, req: FindCoordinatorRequest) -> Outcome<FindCoordinator
         b.config().advertised.port as i32,
     );
     let answer = |key: &StrBytes| -> (i16, Option<String>) {
-        if req.key_type != 0 {
-            return (
-                code::COORDINATOR_NOT_AVAILABLE,
-                Some("transactions are not supported by this broker".into()),
-            );
+        match req.key_type {
+            0 if key.is_empty() => (code::INVALID_GROUP_ID, Some("empty group id".into())),
+            0 | 1 => (code::NONE, None),
+            other => (
+                code::INVALID_REQUEST,
+                Some(format!("unknown coordinator key type {other}")),
+            ),
         }
-        if key.is_empty() {
-            return (code::INVALID_GROUP_ID, Some("empty group id".into()));
-        }
-        (code::NONE, None)
     };
     if ctx.version >= 4 {
         let coordinators = req

@@ -37,9 +37,12 @@ fn find_in_batch(batch: Vec<u8>, ts: i64, max: bool) -> Option<(i64, i64)> {
         .map(|r| (r.timestamp, r.offset))
 }
 
-fn lookup(p: &Partition, ts: i64) -> Result<(i64, i64), i16> {
+/// Resolves one timestamp query; `read_committed` makes LATEST the last
+/// stable offset (isolation level 1).
+fn lookup(p: &Partition, ts: i64, read_committed: bool) -> Result<(i64, i64), i16> {
     let log = p.log.lock();
     match ts {
+        LATEST if read_committed => Ok((-1, log.last_stable_offset())),
         LATEST => Ok((-1, log.log_end_offset())),
         EARLIEST | EARLIEST_LOCAL => Ok((-1, log.log_start_offset())),
         LATEST_TIERED | EARLIEST_PENDING_UPLOAD => Ok((-1, -1)),
@@ -77,7 +80,7 @@ pub fn handle(ctx: &Ctx, req: ListOffsetsRequest) -> Outcome<ListOffsetsResponse
                             .with_timestamp(-1)
                             .with_offset(-1);
                     };
-                    match lookup(&part, p.timestamp) {
+                    match lookup(&part, p.timestamp, req.isolation_level == 1) {
                         Ok((ts, off)) => r
                             .with_timestamp(ts)
                             .with_offset(off)

@@ -11,6 +11,8 @@
 //! in that table has an arm here (checked by a test), so ApiVersions never
 //! advertises an API without a handler.
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod api_versions;
 pub mod consumer_group_describe;
@@ -25,6 +27,7 @@ pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_producers;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -39,6 +42,7 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod produce;
 pub mod sync_group;
+pub mod txn_offset_commit;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -161,6 +165,10 @@ pub fn dispatch(broker: &Arc<Broker>, req: Request, peer: &str) -> Result<Pendin
         }
         ApiKey::DescribeLogDirs => run(broker, req, peer, api, describe_log_dirs::handle),
         ApiKey::DescribeProducers => run(broker, req, peer, api, describe_producers::handle),
+        ApiKey::AddPartitionsToTxn => run(broker, req, peer, api, add_partitions_to_txn::handle),
+        ApiKey::AddOffsetsToTxn => run(broker, req, peer, api, add_offsets_to_txn::handle),
+        ApiKey::EndTxn => run(broker, req, peer, api, end_txn::handle),
+        ApiKey::TxnOffsetCommit => run(broker, req, peer, api, txn_offset_commit::handle),
         other => Err(ProtocolError::MalformedHeader(format!(
             "no handler for {other:?}"
         ))),
@@ -207,6 +215,7 @@ pub(crate) fn storage_code(e: &gregor_storage::StorageError) -> i16 {
     match e {
         E::Io(_) => code::KAFKA_STORAGE_ERROR,
         E::Corrupt(_) => code::CORRUPT_MESSAGE,
+        E::InvalidRecord(_) => code::INVALID_RECORD,
         E::UnsupportedMagic(_) => code::UNSUPPORTED_FOR_MESSAGE_FORMAT,
         E::MessageTooLarge { .. } => code::MESSAGE_TOO_LARGE,
         E::OffsetOutOfRange { .. } => code::OFFSET_OUT_OF_RANGE,

@@ -1,6 +1,7 @@
 //! OffsetFetch (key 9): committed offsets of one group (v0–7) or several (v8+);
-//! a null topic list means every committed partition. With no transactions,
-//! `require_stable` never finds pending offsets.
+//! a null topic list means every committed partition. With `require_stable`
+//! (v7+), a partition with an offset committed by a still-open transaction
+//! gets UNSTABLE_OFFSET_COMMIT, so the client retries once it has ended.
 
 use std::collections::BTreeMap;
 
@@ -21,8 +22,19 @@ fn by_topic(offsets: Vec<FetchedOffset>) -> BTreeMap<String, Vec<FetchedOffset>>
     m
 }
 
+const UNSTABLE_OFFSET_COMMIT: i16 = 88;
+
 pub fn handle(ctx: &Ctx, req: OffsetFetchRequest) -> Outcome<OffsetFetchResponse> {
     let groups = &ctx.broker.groups;
+    let txns = &ctx.broker.txns;
+    let stable_only = ctx.version >= 7 && req.require_stable;
+    let error = |group: &str, o: &FetchedOffset| {
+        if stable_only && txns.unstable(group, &o.topic, o.partition) {
+            UNSTABLE_OFFSET_COMMIT
+        } else {
+            0
+        }
+    };
     let epoch = |e: i32| if ctx.version >= 5 { e } else { -1 };
     if ctx.version >= 8 {
         let out = req
@@ -44,6 +56,7 @@ pub fn handle(ctx: &Ctx, req: OffsetFetchRequest) -> Outcome<OffsetFetchResponse
                                 ps.into_iter()
                                     .map(|o| {
                                         OffsetFetchResponsePartitions::default()
+                                            .with_error_code(error(&g.group_id.0, &o))
                                             .with_partition_index(o.partition)
                                             .with_committed_offset(o.offset)
                                             .with_committed_leader_epoch(o.leader_epoch)
@@ -75,6 +88,7 @@ pub fn handle(ctx: &Ctx, req: OffsetFetchRequest) -> Outcome<OffsetFetchResponse
                     ps.into_iter()
                         .map(|o| {
                             OffsetFetchResponsePartition::default()
+                                .with_error_code(error(&req.group_id.0, &o))
                                 .with_partition_index(o.partition)
                                 .with_committed_offset(o.offset)
                                 .with_committed_leader_epoch(epoch(o.leader_epoch))

@@ -1,0 +1,363 @@
+//! The broker side of the transaction coordinator: owns the sans-I/O
+//! [`Transactions`], persists its records to `__transaction_state`, writes
+//! transaction markers into the partitions, and makes transactional offset
+//! commits visible when their transaction commits.
+//!
+//! `__transaction_state` is created on first use with
+//! `transaction.state.log.num.partitions` partitions and
+//! `cleanup.policy = compact`; a transactional id lives in partition
+//! `abs(hash(id)) % partitions`, as in Kafka.
+//!
+//! Ending a transaction, in order: persist Prepare{Commit,Abort}; append a
+//! marker to every partition of the transaction (for `__consumer_offsets`
+//! this also applies or drops the transaction's offset commits); persist
+//! Complete{Commit,Abort}. A crash in between leaves a Prepare record, and
+//! start-up finishes the job. All of it runs under one lock, so transaction
+//! operations are serialised (they are rare next to produce and fetch).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use gregor_coordinator::transactions::{self, code, EndPlan, InitOutcome, Transactions, TxnRecord};
+use gregor_coordinator::{partition_for, CoordinatorRecord};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use parking_lot::Mutex;
+
+use crate::groups::{PendingTxnOffsets, OFFSETS_TOPIC};
+use crate::state::{Broker, Topic, TopicError};
+
+/// Name of the internal transaction log topic.
+pub const TXN_TOPIC: &str = "__transaction_state";
+
+/// COORDINATOR_NOT_AVAILABLE: what a client hears when a write failed.
+const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+
+/// Transaction state shared by all connections.
+#[derive(Debug, Default)]
+pub struct TxnService {
+    state: Mutex<Transactions>,
+    /// Offset commits of open transactions, by producer id.
+    offsets: Mutex<PendingTxnOffsets>,
+}
+
+impl TxnService {
+    /// Rebuilds the state from `__transaction_state` and adopts the open
+    /// transactions' offset commits found in `__consumer_offsets`.
+    pub fn load(
+        &self,
+        topic: Option<&Topic>,
+        open_offsets: PendingTxnOffsets,
+    ) -> crate::Result<usize> {
+        *self.offsets.lock() = open_offsets;
+        let Some(topic) = topic else { return Ok(0) };
+        let mut state = self.state.lock();
+        let mut n = 0;
+        for p in topic.partitions.read().iter() {
+            let log = p.log.lock();
+            let mut offset = log.log_start_offset();
+            while offset < log.log_end_offset() {
+                let data = log.read(offset, 1 << 20, true)?;
+                if data.is_empty() {
+                    break;
+                }
+                let mut buf = bytes::Bytes::from(data);
+                while !buf.is_empty() {
+                    let Ok(set) = RecordBatchDecoder::decode(&mut buf) else {
+                        tracing::error!(partition = p.index, "undecodable batch in __transaction_state; skipping the rest of the partition");
+                        offset = log.log_end_offset();
+                        break;
+                    };
+                    for r in set.records {
+                        offset = r.offset + 1;
+                        let Some(key) = r.key else { continue };
+                        match transactions::decode(&key, r.value.as_deref()) {
+                            Ok(Some(rec)) => {
+                                state.replay(rec);
+                                n += 1;
+                            }
+                            Ok(None) => {}
+                            Err(e) => {
+                                tracing::warn!(partition = p.index, offset = r.offset, error = %e, "skipping malformed record")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// Finishes transactions a crash left in a Prepare state.
+    pub fn recover(&self, broker: &Broker) {
+        let mut state = self.state.lock();
+        for plan in state.unfinished() {
+            tracing::info!(transactional_id = %plan.transactional_id, "finishing a transaction left prepared");
+            if let Err(e) = self.finish(broker, &mut state, plan) {
+                tracing::error!(error = e, "cannot finish a prepared transaction");
+            }
+        }
+    }
+
+    fn topic(&self, broker: &Broker) -> Result<Arc<Topic>, i16> {
+        if let Some(t) = broker.topic(TXN_TOPIC) {
+            return Ok(t);
+        }
+        let configs = BTreeMap::from([
+            ("cleanup.policy".to_string(), "compact".to_string()),
+            ("retention.ms".to_string(), "-1".to_string()),
+        ]);
+        match broker.create_topic(
+            TXN_TOPIC,
+            broker.config().transaction_partitions,
+            1,
+            configs,
+        ) {
+            Ok(t) => Ok(t),
+            Err(TopicError::AlreadyExists) => {
+                broker.topic(TXN_TOPIC).ok_or(COORDINATOR_NOT_AVAILABLE)
+            }
+            Err(e) => {
+                tracing::error!(error = ?e, "cannot create __transaction_state");
+                Err(COORDINATOR_NOT_AVAILABLE)
+            }
+        }
+    }
+
+    /// Appends one record to the id's `__transaction_state` partition.
+    fn persist(&self, broker: &Broker, rec: &TxnRecord) -> Result<(), i16> {
+        let topic = self.topic(broker)?;
+        let partition = topic
+            .partition(partition_for(&rec.0, topic.partition_count()))
+            .ok_or(COORDINATOR_NOT_AVAILABLE)?;
+        let (key, value) = transactions::encode(rec);
+        let now = broker.clock.now_ms();
+        let record = Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: 0,
+            sequence: -1,
+            timestamp: now,
+            key: Some(key),
+            value,
+            headers: Default::default(),
+        };
+        let mut buf = BytesMut::new();
+        let opts = RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        };
+        RecordBatchEncoder::encode(&mut buf, [&record], &opts).map_err(|e| {
+            tracing::error!(error = %e, "cannot encode a __transaction_state record");
+            COORDINATOR_NOT_AVAILABLE
+        })?;
+        let mut log = partition.log.lock();
+        match log.append(&mut buf, 0, false, now) {
+            Ok(a) => {
+                partition.publish(&log, a.record_count);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot append to __transaction_state");
+                Err(COORDINATOR_NOT_AVAILABLE)
+            }
+        }
+    }
+
+    /// Carries out an [`EndPlan`]: markers, then the Complete record.
+    fn finish(&self, broker: &Broker, state: &mut Transactions, plan: EndPlan) -> Result<(), i16> {
+        let now = broker.clock.now_ms();
+        for m in &plan.markers {
+            let Some(partition) = broker
+                .topic(&m.topic)
+                .and_then(|t| t.partition(m.partition))
+            else {
+                continue; // the topic was deleted meanwhile: nothing to mark
+            };
+            {
+                let mut log = partition.log.lock();
+                if let Err(e) = log.append_marker(m.producer_id, m.producer_epoch, m.commit, 0, now)
+                {
+                    tracing::error!(topic = %m.topic, partition = m.partition, error = %e, "cannot write a transaction marker");
+                    return Err(COORDINATOR_NOT_AVAILABLE);
+                }
+                partition.publish(&log, 1);
+            }
+            if m.topic == OFFSETS_TOPIC {
+                let records = self
+                    .offsets
+                    .lock()
+                    .remove(&m.producer_id)
+                    .unwrap_or_default();
+                if m.commit {
+                    broker.groups.apply_committed(now, records);
+                }
+            }
+        }
+        // Offsets of a transaction whose __consumer_offsets partition was
+        // never marked (it added no offsets) cannot exist; drop any leftovers.
+        if let Some(pid) = plan.markers.first().map(|m| m.producer_id) {
+            self.offsets.lock().remove(&pid);
+        }
+        if let Some(rec) = state.complete(&plan.transactional_id, now) {
+            self.persist(broker, &rec)?;
+        }
+        Ok(())
+    }
+
+    /// Persists Prepare, then finishes.
+    fn end_with(
+        &self,
+        broker: &Broker,
+        state: &mut Transactions,
+        plan: EndPlan,
+    ) -> Result<(), i16> {
+        self.persist(broker, &plan.prepare)?;
+        self.finish(broker, state, plan)
+    }
+
+    /// InitProducerId with a transactional id: (producer id, epoch).
+    pub fn init_producer_id(
+        &self,
+        broker: &Broker,
+        id: &str,
+        timeout_ms: i32,
+    ) -> Result<(i64, i16), i16> {
+        let mut state = self.state.lock();
+        let max = broker.config().transaction_max_timeout_ms;
+        loop {
+            let now = broker.clock.now_ms();
+            let mut fresh = || broker.allocate_producer_id().ok();
+            match state.init(id, timeout_ms, max, now, &mut fresh)? {
+                InitOutcome::Ready {
+                    record,
+                    producer_id,
+                    producer_epoch,
+                } => {
+                    self.persist(broker, &record)?;
+                    return Ok((producer_id, producer_epoch));
+                }
+                InitOutcome::AbortFirst(plan) => self.end_with(broker, &mut state, plan)?,
+            }
+        }
+    }
+
+    /// AddPartitionsToTxn.
+    pub fn add_partitions(
+        &self,
+        broker: &Broker,
+        id: &str,
+        producer_id: i64,
+        epoch: i16,
+        partitions: &[(String, i32)],
+    ) -> Result<(), i16> {
+        let mut state = self.state.lock();
+        if let Some(rec) =
+            state.add_partitions(id, producer_id, epoch, partitions, broker.clock.now_ms())?
+        {
+            self.persist(broker, &rec)?;
+        }
+        Ok(())
+    }
+
+    /// AddOffsetsToTxn: the group's `__consumer_offsets` partition joins the transaction.
+    pub fn add_offsets(
+        &self,
+        broker: &Broker,
+        id: &str,
+        producer_id: i64,
+        epoch: i16,
+        group: &str,
+    ) -> Result<(), i16> {
+        let partition = broker
+            .groups
+            .offsets_partition(broker, group)
+            .map_err(|_| COORDINATOR_NOT_AVAILABLE)?;
+        self.add_partitions(broker, id, producer_id, epoch, &[partition])
+    }
+
+    /// TxnOffsetCommit: checks the transaction, writes the offsets as the
+    /// producer's transactional records and keeps them for the marker.
+    pub fn commit_offsets(
+        &self,
+        broker: &Broker,
+        id: &str,
+        producer_id: i64,
+        epoch: i16,
+        records: Vec<CoordinatorRecord>,
+    ) -> Result<(), i16> {
+        let state = self.state.lock();
+        state.check_ongoing(id, producer_id, epoch)?;
+        if records.is_empty() {
+            return Ok(());
+        }
+        broker
+            .groups
+            .write_transactional(broker, records.clone(), producer_id, epoch)
+            .map_err(|_| COORDINATOR_NOT_AVAILABLE)?;
+        self.offsets
+            .lock()
+            .entry(producer_id)
+            .or_default()
+            .extend(records);
+        Ok(())
+    }
+
+    /// EndTxn.
+    pub fn end(
+        &self,
+        broker: &Broker,
+        id: &str,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+    ) -> Result<(), i16> {
+        let mut state = self.state.lock();
+        match state.end(id, producer_id, epoch, commit, broker.clock.now_ms())? {
+            Some(plan) => self.end_with(broker, &mut state, plan),
+            None => Ok(()),
+        }
+    }
+
+    /// Aborts open transactions past their timeout (fencing their producers).
+    pub fn tick(&self, broker: &Broker) {
+        let mut state = self.state.lock();
+        for plan in state.expire(broker.clock.now_ms()) {
+            tracing::info!(transactional_id = %plan.transactional_id, "transaction timed out; aborting");
+            if let Err(e) = self.end_with(broker, &mut state, plan) {
+                tracing::error!(error = e, "cannot abort a timed-out transaction");
+            }
+        }
+    }
+
+    /// Whether an open transaction has committed an offset for this group
+    /// partition (OffsetFetch with `require_stable` answers UNSTABLE_OFFSET_COMMIT).
+    pub fn unstable(&self, group: &str, topic: &str, partition: i32) -> bool {
+        self.offsets.lock().values().flatten().any(|r| {
+            matches!(r, CoordinatorRecord::Offset { group: g, topic: t, partition: p, .. }
+                if g == group && t == topic && *p == partition)
+        })
+    }
+
+    /// Reads the state (DescribeTransactions, ListTransactions).
+    pub fn read<T>(&self, f: impl FnOnce(&Transactions) -> T) -> T {
+        f(&self.state.lock())
+    }
+}
+
+/// Error code for a producer that is not (or no longer) the id's current one,
+/// as older request versions expect it (PRODUCER_FENCED came with KIP-588).
+pub fn fenced_code(error: i16, new_enough: bool) -> i16 {
+    if error == code::INVALID_PRODUCER_EPOCH && new_enough {
+        code::PRODUCER_FENCED
+    } else {
+        error
+    }
+}

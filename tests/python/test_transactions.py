@@ -1,0 +1,47 @@
+"""Transactions with kafka-python (an independent client implementation):
+commit and abort through the transaction coordinator, read_committed and
+read_uncommitted consumers, and fencing by a second producer instance."""
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError
+
+
+def values(addr, topic, isolation):
+    c = KafkaConsumer(bootstrap_servers=addr, isolation_level=isolation, auto_offset_reset="earliest",
+                      enable_auto_commit=False, consumer_timeout_ms=2000)
+    c.assign([TopicPartition(topic, 0)])
+    out = sorted(m.value.decode() for m in c)
+    c.close()
+    return out
+
+
+def test_kafka_python_transactions(gregor):
+    a = KafkaAdminClient(bootstrap_servers=gregor.addr)
+    a.create_topics([NewTopic("pytx", 1, 1)])
+    a.close()
+    p = KafkaProducer(bootstrap_servers=gregor.addr, transactional_id="py-writer")
+    p.init_transactions()
+    p.begin_transaction()
+    p.send("pytx", key=b"k", value=b"kept-1")
+    p.send("pytx", key=b"k", value=b"kept-2")
+    p.commit_transaction()
+    p.begin_transaction()
+    p.send("pytx", key=b"k", value=b"dropped").get(timeout=10)  # in the log, then aborted
+    p.abort_transaction()
+    assert values(gregor.addr, "pytx", "read_committed") == ["kept-1", "kept-2"]
+    assert values(gregor.addr, "pytx", "read_uncommitted") == ["dropped", "kept-1", "kept-2"]
+
+    p.begin_transaction()
+    p.send("pytx", value=b"zombie").get(timeout=10)
+    p2 = KafkaProducer(bootstrap_servers=gregor.addr, transactional_id="py-writer")
+    p2.init_transactions()  # fences p and aborts its open transaction
+    with pytest.raises(KafkaError):
+        p.commit_transaction()
+    p2.begin_transaction()
+    p2.send("pytx", value=b"kept-3")
+    p2.commit_transaction()
+    assert values(gregor.addr, "pytx", "read_committed") == ["kept-1", "kept-2", "kept-3"]
+    p.close(timeout=1)
+    p2.close()
