@@ -45,3 +45,36 @@ def test_kafka_python_transactions(gregor):
     assert values(gregor.addr, "pytx", "read_committed") == ["kept-1", "kept-2", "kept-3"]
     p.close(timeout=1)
     p2.close()
+
+
+def test_kafka_python_lists_and_describes_transactions(gregor):
+    from kafka.admin import TransactionState
+    from kafka.errors import TransactionalIdNotFoundError
+    a = KafkaAdminClient(bootstrap_servers=gregor.addr)
+    a.create_topics([NewTopic("listed", 2, 1)])
+    p = KafkaProducer(bootstrap_servers=gregor.addr, transactional_id="lister")
+    p.init_transactions()
+    p.begin_transaction()
+    p.send("listed", value=b"x", partition=1).get(timeout=10)
+    idle = KafkaProducer(bootstrap_servers=gregor.addr, transactional_id="idler")
+    idle.init_transactions()
+
+    listing = [t for ts in a.list_transactions().values() for t in ts]
+    assert {(t.transactional_id, t.state) for t in listing} == {
+        ("lister", TransactionState.ONGOING), ("idler", TransactionState.EMPTY)}
+    ongoing = [t for ts in a.list_transactions(state_filters=["Ongoing"]).values() for t in ts]
+    assert [t.transactional_id for t in ongoing] == ["lister"]
+    by_pattern = [t for ts in a.list_transactions(transactional_id_pattern="id.*").values() for t in ts]
+    assert [t.transactional_id for t in by_pattern] == ["idler"]
+
+    d = a.describe_transactions(["lister"])["lister"]
+    assert d.state == TransactionState.ONGOING
+    assert d.topic_partitions == {TopicPartition("listed", 1)}
+    assert d.transaction_start_time_ms > 0
+    with pytest.raises(TransactionalIdNotFoundError):
+        a.describe_transactions(["nobody"])
+    p.commit_transaction()
+    assert a.describe_transactions(["lister"])["lister"].state == TransactionState.COMPLETE_COMMIT
+    p.close()
+    idle.close()
+    a.close()

@@ -232,3 +232,124 @@ async fn an_open_transaction_survives_kill9_and_times_out_into_an_abort() {
         set(&["before", "after"])
     );
 }
+
+/// A transactional batch the coordinator never heard of (a "hanging"
+/// transaction, as a buggy or pre-KIP-890 producer can leave) holds the last
+/// stable offset until an administrator aborts it with WriteTxnMarkers, the
+/// request `kafka-transactions.sh abort` sends.
+#[test]
+fn a_hanging_transaction_is_ended_by_write_txn_markers() {
+    use bytes::{Bytes, BytesMut};
+    use gregor_blackbox::raw::{call, connect};
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::write_txn_markers_request::{
+        WritableTxnMarker, WritableTxnMarkerTopic,
+    };
+    use kafka_protocol::messages::{
+        ApiKey, ListOffsetsRequest, ListOffsetsResponse, ProduceRequest, ProduceResponse,
+        ProducerId, TopicName, WriteTxnMarkersRequest, WriteTxnMarkersResponse,
+    };
+    use kafka_protocol::messages::{MetadataRequest, MetadataResponse};
+    use kafka_protocol::protocol::StrBytes;
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+
+    let g = Gregor::start();
+    let topic = || TopicName(StrBytes::from_static_str("hang"));
+    let mut s = connect(&g);
+    let produce = |s: &mut std::net::TcpStream, transactional: bool, value: &'static [u8]| {
+        let record = Record {
+            transactional,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: if transactional { 4242 } else { -1 },
+            producer_epoch: if transactional { 3 } else { -1 },
+            timestamp_type: TimestampType::Creation,
+            offset: 0,
+            sequence: if transactional { 0 } else { -1 },
+            timestamp: 1,
+            key: None,
+            value: Some(Bytes::from_static(value)),
+            headers: Default::default(),
+        };
+        let mut b = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut b,
+            [&record],
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .expect("encode");
+        let req = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(5000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(topic())
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(b.freeze()))])]);
+        let r: ProduceResponse = call(s, ApiKey::Produce, 9, &req);
+        r.responses[0].partition_responses[0].error_code
+    };
+    let stable_end = |s: &mut std::net::TcpStream| {
+        let req = ListOffsetsRequest::default()
+            .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+            .with_isolation_level(1)
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(topic())
+                .with_partitions(vec![ListOffsetsPartition::default()
+                    .with_partition_index(0)
+                    .with_timestamp(-1)])]);
+        let r: ListOffsetsResponse = call(s, ApiKey::ListOffsets, 5, &req);
+        r.topics[0].partitions[0].offset
+    };
+
+    // Metadata auto-creates the topic; then a plain record (offset 0), the stray one (1).
+    let md: MetadataResponse = call(
+        &mut s,
+        ApiKey::Metadata,
+        9,
+        &MetadataRequest::default()
+            .with_topics(Some(vec![
+                MetadataRequestTopic::default().with_name(Some(topic()))
+            ]))
+            .with_allow_auto_topic_creation(true),
+    );
+    assert_eq!(md.topics[0].error_code, 0);
+    assert_eq!(produce(&mut s, false, b"plain"), 0);
+    assert_eq!(produce(&mut s, true, b"stray"), 0);
+    assert_eq!(produce(&mut s, false, b"after"), 0);
+    assert_eq!(stable_end(&mut s), 1, "the stray transaction holds the LSO");
+
+    let abort = |s: &mut std::net::TcpStream, epoch: i16| {
+        let req =
+            WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
+                .with_producer_id(ProducerId(4242))
+                .with_producer_epoch(epoch)
+                .with_transaction_result(false)
+                .with_coordinator_epoch(-1)
+                .with_topics(vec![WritableTxnMarkerTopic::default()
+                    .with_name(topic())
+                    .with_partition_indexes(vec![0])])]);
+        let r: WriteTxnMarkersResponse = call(s, ApiKey::WriteTxnMarkers, 1, &req);
+        r.markers[0].topics[0].partitions[0].error_code
+    };
+    assert_eq!(
+        abort(&mut s, 2),
+        47,
+        "an older epoch is refused (INVALID_PRODUCER_EPOCH)"
+    );
+    assert_eq!(abort(&mut s, 3), 0);
+    assert_eq!(stable_end(&mut s), 4, "stable up to the log end again");
+    assert_eq!(
+        read_all(&g, "hang", 1, "read_committed"),
+        set(&["after", "plain"]),
+        "the aborted record is skipped"
+    );
+}

@@ -19,7 +19,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use gregor_coordinator::transactions::{self, code, EndPlan, InitOutcome, Transactions, TxnRecord};
+use gregor_coordinator::transactions::{
+    self, code, EndPlan, InitOutcome, Marker, Transactions, TxnRecord,
+};
 use gregor_coordinator::{partition_for, CoordinatorRecord};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
@@ -344,6 +346,51 @@ impl TxnService {
             matches!(r, CoordinatorRecord::Offset { group: g, topic: t, partition: p, .. }
                 if g == group && t == topic && *p == partition)
         })
+    }
+
+    /// WriteTxnMarkers (what `kafka-transactions.sh abort` sends for a
+    /// hanging transaction): appends one marker; an offsets partition also
+    /// applies or drops the producer's pending offset commits.
+    pub fn write_marker(
+        &self,
+        broker: &Broker,
+        m: &Marker,
+        coordinator_epoch: i32,
+    ) -> Result<(), i16> {
+        const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+        let _serial = self.state.lock();
+        let p = broker
+            .topic(&m.topic)
+            .and_then(|t| t.partition(m.partition))
+            .ok_or(UNKNOWN_TOPIC_OR_PARTITION)?;
+        let now = broker.clock.now_ms();
+        {
+            let mut log = p.log.lock();
+            let current = log.producer_states().epoch(m.producer_id);
+            if current.is_some_and(|e| m.producer_epoch < e) {
+                return Err(code::INVALID_PRODUCER_EPOCH);
+            }
+            log.append_marker(
+                m.producer_id,
+                m.producer_epoch,
+                m.commit,
+                coordinator_epoch,
+                now,
+            )
+            .map_err(|e| crate::handlers::storage_code(&e))?;
+            p.publish(&log, 1);
+        }
+        if m.topic == OFFSETS_TOPIC {
+            let records = self
+                .offsets
+                .lock()
+                .remove(&m.producer_id)
+                .unwrap_or_default();
+            if m.commit {
+                broker.groups.apply_committed(now, records);
+            }
+        }
+        Ok(())
     }
 
     /// Reads the state (DescribeTransactions, ListTransactions).

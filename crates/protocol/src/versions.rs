@@ -53,6 +53,9 @@ pub const SUPPORTED: &[ApiRange] = &[
     r(ApiKey::AddOffsetsToTxn, 0, 4),
     r(ApiKey::EndTxn, 0, 4),
     r(ApiKey::TxnOffsetCommit, 0, 5),
+    r(ApiKey::WriteTxnMarkers, 1, 1),
+    r(ApiKey::DescribeTransactions, 0, 0),
+    r(ApiKey::ListTransactions, 0, 2),
 ];
 
 /// The supported range of an API key, if implemented.

@@ -170,6 +170,11 @@ impl ProducerStates {
         self.ongoing.values().min().copied()
     }
 
+    /// The producer's current epoch, if it has written here.
+    pub fn epoch(&self, producer_id: i64) -> Option<i16> {
+        self.producers.get(&producer_id).map(|e| e.epoch)
+    }
+
     /// Whether `producer_id` has an open transaction.
     pub fn in_transaction(&self, producer_id: i64) -> bool {
         self.ongoing.contains_key(&producer_id)

@@ -27,6 +27,7 @@ pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_producers;
+pub mod describe_transactions;
 pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
@@ -36,6 +37,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -43,6 +45,7 @@ pub mod offset_fetch;
 pub mod produce;
 pub mod sync_group;
 pub mod txn_offset_commit;
+pub mod write_txn_markers;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -169,6 +172,9 @@ pub fn dispatch(broker: &Arc<Broker>, req: Request, peer: &str) -> Result<Pendin
         ApiKey::AddOffsetsToTxn => run(broker, req, peer, api, add_offsets_to_txn::handle),
         ApiKey::EndTxn => run(broker, req, peer, api, end_txn::handle),
         ApiKey::TxnOffsetCommit => run(broker, req, peer, api, txn_offset_commit::handle),
+        ApiKey::WriteTxnMarkers => run(broker, req, peer, api, write_txn_markers::handle),
+        ApiKey::DescribeTransactions => run(broker, req, peer, api, describe_transactions::handle),
+        ApiKey::ListTransactions => run(broker, req, peer, api, list_transactions::handle),
         other => Err(ProtocolError::MalformedHeader(format!(
             "no handler for {other:?}"
         ))),
