@@ -63,6 +63,11 @@ def show(r):
     elif r["mode"] == "consume":
         print(f"consume  {r['topic']:<18} {r['records']:>8}: {r['records_per_s']:>10,.0f} rec/s {r['mb_per_s']:>7.1f} MB/s"
               f"  cpu broker {r['broker_cpu_s']:5.2f}s client {r['client_cpu_s']:5.2f}s  rss {r['broker_peak_rss_mib']} MiB")
+    elif r["mode"] == "txn":
+        print(f"txn      {r['topic']:<18} {r['transactions']:>6} x {r['records'] // r['transactions']:>6}: "
+              f"{r['records_per_s']:>10,.0f} rec/s {r['mb_per_s']:>7.1f} MB/s  {r['commits_per_s']:>7,.0f} commits/s  "
+              f"commit p50 {r['commit_p50_ms']:.2f} ms p99 {r['commit_p99_ms']:.2f} ms  cpu broker {r['broker_cpu_s']:5.2f}s "
+              f"client {r['client_cpu_s']:5.2f}s  rss {r['broker_peak_rss_mib']} MiB")
     else:
         print(f"e2e      {r['rate']}/s x {r['records']}: p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms  max {r['max_ms']:.2f} ms"
               f"  cpu broker {r['broker_cpu_s']:5.2f}s  rss {r['broker_peak_rss_mib']} MiB")
@@ -133,6 +138,9 @@ def main():
             show(run(addr, proc.pid, "produce", "bench-1k", 1, max(n // 5, 1000), 1024, "1"))
             show(run(addr, proc.pid, "consume", "bench-1k", 1, max(n // 5, 1000)))
             show(run(addr, proc.pid, "e2e", "bench-e2e", 1000, 5))
+            show(run(addr, proc.pid, "txn", "bench-txn-big", 6, 100, max(n // 100, 10), 100))
+            show(run(addr, proc.pid, "consume", "bench-txn-big", 6, 100 * max(n // 100, 10)))
+            show(run(addr, proc.pid, "txn", "bench-txn-small", 1, 500, 1, 100))
             group_bench(addr, proc.pid)
             print(f"broker total cpu {broker_cpu(proc.pid):.2f}s, peak rss {broker_peak_rss_mib(proc.pid):.1f} MiB")
         finally:
