@@ -179,9 +179,12 @@ impl Log {
     /// The last stable offset: every offset below it belongs to no open
     /// transaction (read_committed consumers read up to here).
     pub fn last_stable_offset(&self) -> i64 {
+        // An open transaction whose start was deleted by retention cannot
+        // hold readers below the log start.
         self.producers
             .first_unstable_offset()
             .unwrap_or(self.next_offset)
+            .max(self.log_start_offset)
             .min(self.next_offset)
     }
 

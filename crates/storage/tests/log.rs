@@ -296,11 +296,19 @@ fn transactions_bound_the_stable_offset_and_survive_restart() {
     log.append(&mut txn_batch(9, 0, b"open"), 0, false, 0)
         .expect("t9");
     drop(log);
-    let log = Log::open(dir.path(), small_config(), true, 0).expect("reopen");
+    let mut log = Log::open(dir.path(), small_config(), true, 0).expect("reopen");
     assert_eq!(
         log.last_stable_offset(),
         5,
         "the open transaction is rebuilt"
     );
     assert_eq!(log.aborted_transactions(0, 6).len(), 1, "and the abort");
+    log.append(&mut batch(&[b"later"], 1000, None), 0, false, 0)
+        .expect("plain");
+    log.delete_records_before(6, 0).expect("delete records");
+    assert_eq!(
+        log.last_stable_offset(),
+        6,
+        "a deleted transaction start does not hold readers below the log start"
+    );
 }
