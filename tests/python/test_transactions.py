@@ -46,6 +46,12 @@ def test_kafka_python_transactions(gregor):
     p.close(timeout=1)
     p2.close()
 
+    from test_metrics import scrape, value
+    m = scrape(gregor)
+    ended = lambda result, cause: value(m, "gregor_transactions_ended_total", result=result, cause=cause)
+    assert (ended("commit", "client"), ended("abort", "client"), ended("abort", "fenced")) == (2, 1, 1)
+    assert value(m, "gregor_transactions", state="CompleteCommit") == 1
+
 
 def test_kafka_python_lists_and_describes_transactions(gregor):
     from kafka.admin import TransactionState

@@ -33,6 +33,9 @@ pub struct Metrics {
     groups: IntGaugeVec,
     group_members: IntGaugeVec,
     group_lag: IntGaugeVec,
+    transactions: IntGaugeVec,
+    /// Transactions ended, by result (`commit`, `abort`) and cause (`client`, `timeout`, `fenced`).
+    pub transaction_ends: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -128,6 +131,13 @@ impl Metrics {
                 "High watermark minus committed offset, per group and partition.",
                 &["group", "topic", "partition"],
             ),
+            transactions: gauge(&r, "gregor_transactions", "Transactional ids by transaction state.", &["state"]),
+            transaction_ends: counter(
+                &r,
+                "gregor_transactions_ended_total",
+                "Transactions ended, by result (commit, abort) and cause (client, timeout, fenced).",
+                &["result", "cause"],
+            ),
             registry: r,
         }
     }
@@ -164,6 +174,14 @@ impl Metrics {
             g.reset();
         }
         self.groups.reset();
+        self.transactions.reset();
+        broker.txns.read(|t| {
+            for (_, m) in t.list() {
+                self.transactions
+                    .with_label_values(&[m.status.name()])
+                    .inc();
+            }
+        });
         let mut hw = std::collections::HashMap::new();
         for t in broker.topics() {
             for p in t.partitions.read().iter() {

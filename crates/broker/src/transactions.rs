@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use gregor_coordinator::transactions::{
-    self, code, EndPlan, InitOutcome, Marker, Transactions, TxnRecord,
+    self, code, EndPlan, InitOutcome, Marker, Transactions, TxnRecord, TxnStatus,
 };
 use gregor_coordinator::{partition_for, CoordinatorRecord};
 use kafka_protocol::records::{
@@ -214,15 +214,27 @@ impl TxnService {
         Ok(())
     }
 
-    /// Persists Prepare, then finishes.
+    /// Persists Prepare, then finishes; counts the ending by `cause`.
     fn end_with(
         &self,
         broker: &Broker,
         state: &mut Transactions,
         plan: EndPlan,
+        cause: &str,
     ) -> Result<(), i16> {
+        let commit = plan
+            .prepare
+            .1
+            .as_ref()
+            .is_some_and(|m| m.status == TxnStatus::PrepareCommit);
         self.persist(broker, &plan.prepare)?;
-        self.finish(broker, state, plan)
+        self.finish(broker, state, plan)?;
+        broker
+            .metrics
+            .transaction_ends
+            .with_label_values(&[if commit { "commit" } else { "abort" }, cause])
+            .inc();
+        Ok(())
     }
 
     /// InitProducerId with a transactional id: (producer id, epoch).
@@ -246,7 +258,9 @@ impl TxnService {
                     self.persist(broker, &record)?;
                     return Ok((producer_id, producer_epoch));
                 }
-                InitOutcome::AbortFirst(plan) => self.end_with(broker, &mut state, plan)?,
+                InitOutcome::AbortFirst(plan) => {
+                    self.end_with(broker, &mut state, plan, "fenced")?
+                }
             }
         }
     }
@@ -323,7 +337,7 @@ impl TxnService {
     ) -> Result<(), i16> {
         let mut state = self.state.lock();
         match state.end(id, producer_id, epoch, commit, broker.clock.now_ms())? {
-            Some(plan) => self.end_with(broker, &mut state, plan),
+            Some(plan) => self.end_with(broker, &mut state, plan, "client"),
             None => Ok(()),
         }
     }
@@ -333,7 +347,7 @@ impl TxnService {
         let mut state = self.state.lock();
         for plan in state.expire(broker.clock.now_ms()) {
             tracing::info!(transactional_id = %plan.transactional_id, "transaction timed out; aborting");
-            if let Err(e) = self.end_with(broker, &mut state, plan) {
+            if let Err(e) = self.end_with(broker, &mut state, plan, "timeout") {
                 tracing::error!(error = e, "cannot abort a timed-out transaction");
             }
         }
