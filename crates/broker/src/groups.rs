@@ -14,12 +14,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use gregor_coordinator::{
     partition_for, Coordinator, CoordinatorRecord, Effects, GroupConfig, Reply, Token,
 };
 use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
@@ -83,54 +83,32 @@ impl GroupService {
         let mut coordinator = self.coordinator.lock();
         let mut n = 0;
         let mut open: PendingTxnOffsets = HashMap::new();
-        for p in topic.partitions.read().iter() {
-            let log = p.log.lock();
-            let mut offset = log.log_start_offset();
-            while offset < log.log_end_offset() {
-                let data = log.read(offset, 1 << 20, true)?;
-                if data.is_empty() {
-                    break;
-                }
-                let mut buf = Bytes::from(data);
-                while !buf.is_empty() {
-                    let set = match RecordBatchDecoder::decode(&mut buf) {
-                        Ok(s) => s,
-                        Err(e) => {
-                            tracing::error!(partition = p.index, error = %e, "undecodable batch in __consumer_offsets; skipping the rest of the partition");
-                            offset = log.log_end_offset();
-                            break;
-                        }
-                    };
-                    for r in set.records {
-                        offset = r.offset + 1;
-                        let Some(key) = r.key else { continue };
-                        if r.control {
-                            let commit = key.len() >= 4 && key[2..4] == [0, 1];
-                            for rec in open.remove(&r.producer_id).unwrap_or_default() {
-                                if commit {
-                                    coordinator.replay(now, rec);
-                                    n += 1;
-                                }
-                            }
-                            continue;
-                        }
-                        match CoordinatorRecord::decode(&key, r.value.as_deref()) {
-                            Ok(Some(rec)) if r.transactional => {
-                                open.entry(r.producer_id).or_default().push(rec);
-                            }
-                            Ok(Some(rec)) => {
-                                coordinator.replay(now, rec);
-                                n += 1;
-                            }
-                            Ok(None) => {}
-                            Err(e) => {
-                                tracing::warn!(partition = p.index, offset = r.offset, error = %e, "skipping malformed record")
-                            }
-                        }
+        crate::internal_topic::for_each_record(topic, |partition, r| {
+            let Some(key) = r.key else { return };
+            if r.control {
+                let commit = key.len() >= 4 && key[2..4] == [0, 1];
+                for rec in open.remove(&r.producer_id).unwrap_or_default() {
+                    if commit {
+                        coordinator.replay(now, rec);
+                        n += 1;
                     }
                 }
+                return;
             }
-        }
+            match CoordinatorRecord::decode(&key, r.value.as_deref()) {
+                Ok(Some(rec)) if r.transactional => {
+                    open.entry(r.producer_id).or_default().push(rec);
+                }
+                Ok(Some(rec)) => {
+                    coordinator.replay(now, rec);
+                    n += 1;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(partition, offset = r.offset, error = %e, "skipping malformed record")
+                }
+            }
+        })?;
         Ok((n, open))
     }
 

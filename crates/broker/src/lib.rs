@@ -13,6 +13,7 @@ pub mod decompress;
 pub mod error;
 pub mod groups;
 pub mod handlers;
+pub mod internal_topic;
 pub mod metrics;
 pub mod server;
 pub mod state;

@@ -1032,6 +1032,60 @@ mod tests {
         assert_eq!(b.config_layers().node.len(), 1);
     }
 
+    /// Compaction can leave a batch whose last records are gone; replaying
+    /// `__consumer_offsets` at start must move past it (it once re-read the
+    /// same batch forever).
+    #[test]
+    fn replay_reads_past_batches_compaction_left_with_gaps() {
+        use gregor_coordinator::{CommitRequest, OffsetToCommit};
+        let dir = tempfile::tempdir().expect("tmp");
+        let config = BrokerConfig {
+            offsets_topic_partitions: 1,
+            cleaner_min_cleanable_ratio: 0.0,
+            ..cfg(dir.path())
+        };
+        let commit = |b: &Broker, partitions: &[i32], offset: i64| {
+            let req = CommitRequest {
+                group_id: "g".into(),
+                generation_id: -1,
+                member_id: String::new(),
+                group_instance_id: None,
+                offsets: partitions
+                    .iter()
+                    .map(|p| OffsetToCommit {
+                        topic: "t".into(),
+                        partition: *p,
+                        offset,
+                        leader_epoch: -1,
+                        metadata: None,
+                    })
+                    .collect(),
+            };
+            b.groups
+                .run(b, |c, now| c.commit(now, req))
+                .expect("commit");
+        };
+        let b = Broker::open(config.clone(), Arc::new(SystemClock)).expect("open");
+        commit(&b, &[0, 1], 5); // one batch: (t,0) then (t,1)
+        commit(&b, &[1], 9); // supersedes the batch's last record
+        let offsets = b.topic(OFFSETS_TOPIC).expect("offsets topic");
+        offsets
+            .partition(0)
+            .expect("p0")
+            .log
+            .lock()
+            .roll(b.clock.now_ms())
+            .expect("roll");
+        assert!(crate::cleaner::clean_all(&b).expect("clean") >= 1);
+        b.close().expect("close");
+        drop((b, offsets));
+        let b = Broker::open(config, Arc::new(SystemClock)).expect("reopen ends");
+        let got = b.groups.read(|c| c.fetch_offsets("g", None));
+        let mut got: Vec<(i32, i64)> = got.iter().map(|o| (o.partition, o.offset)).collect();
+        got.sort();
+        assert_eq!(got, vec![(0, 5), (1, 9)]);
+    }
+
     #[test]
     fn cluster_id_is_22_chars() {
         assert_eq!(cluster_id_from(Uuid::new_v4()).len(), 22);

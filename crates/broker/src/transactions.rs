@@ -24,7 +24,7 @@ use gregor_coordinator::transactions::{
 };
 use gregor_coordinator::{partition_for, CoordinatorRecord};
 use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use parking_lot::Mutex;
 
@@ -36,6 +36,16 @@ pub const TXN_TOPIC: &str = "__transaction_state";
 
 /// COORDINATOR_NOT_AVAILABLE: what a client hears when a write failed.
 const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+
+/// Why a marker was not written.
+enum Unmarked {
+    /// The partition does not exist (any more).
+    NoPartition,
+    /// The producer's epoch in that partition is newer than the marker's.
+    Refused(i16),
+    /// The append failed (error code for the client).
+    Failed(i16),
+}
 
 /// Transaction state shared by all connections.
 #[derive(Debug, Default)]
@@ -57,38 +67,19 @@ impl TxnService {
         let Some(topic) = topic else { return Ok(0) };
         let mut state = self.state.lock();
         let mut n = 0;
-        for p in topic.partitions.read().iter() {
-            let log = p.log.lock();
-            let mut offset = log.log_start_offset();
-            while offset < log.log_end_offset() {
-                let data = log.read(offset, 1 << 20, true)?;
-                if data.is_empty() {
-                    break;
+        crate::internal_topic::for_each_record(topic, |partition, r| {
+            let Some(key) = r.key else { return };
+            match transactions::decode(&key, r.value.as_deref()) {
+                Ok(Some(rec)) => {
+                    state.replay(rec);
+                    n += 1;
                 }
-                let mut buf = bytes::Bytes::from(data);
-                while !buf.is_empty() {
-                    let Ok(set) = RecordBatchDecoder::decode(&mut buf) else {
-                        tracing::error!(partition = p.index, "undecodable batch in __transaction_state; skipping the rest of the partition");
-                        offset = log.log_end_offset();
-                        break;
-                    };
-                    for r in set.records {
-                        offset = r.offset + 1;
-                        let Some(key) = r.key else { continue };
-                        match transactions::decode(&key, r.value.as_deref()) {
-                            Ok(Some(rec)) => {
-                                state.replay(rec);
-                                n += 1;
-                            }
-                            Ok(None) => {}
-                            Err(e) => {
-                                tracing::warn!(partition = p.index, offset = r.offset, error = %e, "skipping malformed record")
-                            }
-                        }
-                    }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(partition, offset = r.offset, error = %e, "skipping malformed record")
                 }
             }
-        }
+        })?;
         Ok(n)
     }
 
@@ -177,29 +168,11 @@ impl TxnService {
     fn finish(&self, broker: &Broker, state: &mut Transactions, plan: EndPlan) -> Result<(), i16> {
         let now = broker.clock.now_ms();
         for m in &plan.markers {
-            let Some(partition) = broker
-                .topic(&m.topic)
-                .and_then(|t| t.partition(m.partition))
-            else {
-                continue; // the topic was deleted meanwhile: nothing to mark
-            };
-            {
-                let mut log = partition.log.lock();
-                if let Err(e) = log.append_marker(m.producer_id, m.producer_epoch, m.commit, 0, now)
-                {
-                    tracing::error!(topic = %m.topic, partition = m.partition, error = %e, "cannot write a transaction marker");
+            match self.mark(broker, m, 0, now) {
+                Ok(()) => {}
+                Err(Unmarked::NoPartition) => {} // deleted meanwhile: nothing to mark
+                Err(Unmarked::Refused(_)) | Err(Unmarked::Failed(_)) => {
                     return Err(COORDINATOR_NOT_AVAILABLE);
-                }
-                partition.publish(&log, 1);
-            }
-            if m.topic == OFFSETS_TOPIC {
-                let records = self
-                    .offsets
-                    .lock()
-                    .remove(&m.producer_id)
-                    .unwrap_or_default();
-                if m.commit {
-                    broker.groups.apply_committed(now, records);
                 }
             }
         }
@@ -373,25 +346,38 @@ impl TxnService {
     ) -> Result<(), i16> {
         const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
         let _serial = self.state.lock();
+        match self.mark(broker, m, coordinator_epoch, broker.clock.now_ms()) {
+            Ok(()) => Ok(()),
+            Err(Unmarked::NoPartition) => Err(UNKNOWN_TOPIC_OR_PARTITION),
+            Err(Unmarked::Refused(code) | Unmarked::Failed(code)) => Err(code),
+        }
+    }
+
+    /// Appends one marker, refusing an epoch older than the producer's
+    /// current one in that partition; on `__consumer_offsets` the
+    /// producer's pending offset commits are applied (commit) or dropped.
+    fn mark(
+        &self,
+        broker: &Broker,
+        m: &Marker,
+        coordinator_epoch: i32,
+        now: i64,
+    ) -> Result<(), Unmarked> {
         let p = broker
             .topic(&m.topic)
             .and_then(|t| t.partition(m.partition))
-            .ok_or(UNKNOWN_TOPIC_OR_PARTITION)?;
-        let now = broker.clock.now_ms();
+            .ok_or(Unmarked::NoPartition)?;
         {
             let mut log = p.log.lock();
             let current = log.producer_states().epoch(m.producer_id);
             if current.is_some_and(|e| m.producer_epoch < e) {
-                return Err(code::INVALID_PRODUCER_EPOCH);
+                return Err(Unmarked::Refused(code::INVALID_PRODUCER_EPOCH));
             }
-            log.append_marker(
-                m.producer_id,
-                m.producer_epoch,
-                m.commit,
-                coordinator_epoch,
-                now,
-            )
-            .map_err(|e| crate::handlers::storage_code(&e))?;
+            log.append_marker(m.producer_id, m.producer_epoch, m.commit, coordinator_epoch, now)
+                .map_err(|e| {
+                    tracing::error!(topic = %m.topic, partition = m.partition, error = %e, "cannot write a transaction marker");
+                    Unmarked::Failed(crate::handlers::storage_code(&e))
+                })?;
             p.publish(&log, 1);
         }
         if m.topic == OFFSETS_TOPIC {

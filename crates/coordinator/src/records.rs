@@ -250,7 +250,8 @@ fn put_opt_str(b: &mut BytesMut, s: Option<&str>) {
     }
 }
 
-struct Reader<'a>(&'a [u8]);
+/// A cursor over a record key or value; every read checks the bytes left.
+pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
 
 impl Reader<'_> {
     fn take(&mut self, n: usize) -> Result<&[u8]> {
@@ -261,15 +262,18 @@ impl Reader<'_> {
         self.0 = b;
         Ok(a)
     }
-    fn i16(&mut self) -> Result<i16> {
+    pub(crate) fn i8(&mut self) -> Result<i8> {
+        Ok(self.take(1)?[0] as i8)
+    }
+    pub(crate) fn i16(&mut self) -> Result<i16> {
         let b = self.take(2)?;
         Ok(i16::from_be_bytes([b[0], b[1]]))
     }
-    fn i32(&mut self) -> Result<i32> {
+    pub(crate) fn i32(&mut self) -> Result<i32> {
         let b = self.take(4)?;
         Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
-    fn i64(&mut self) -> Result<i64> {
+    pub(crate) fn i64(&mut self) -> Result<i64> {
         let b = self.take(8)?;
         let mut x = [0u8; 8];
         x.copy_from_slice(b);
@@ -285,8 +289,21 @@ impl Reader<'_> {
             .map(Some)
             .map_err(|_| RecordError("invalid utf-8"))
     }
-    fn string(&mut self) -> Result<String> {
+    pub(crate) fn string(&mut self) -> Result<String> {
         self.opt_string()?.ok_or(RecordError("null string"))
+    }
+    /// An `i32` array count (-1, null, reads as 0), refused when even
+    /// `min`-byte elements could not fit in the bytes left.
+    pub(crate) fn count(&mut self, min: usize) -> Result<usize> {
+        let n = self.i32()?;
+        if n < 0 {
+            return Ok(0);
+        }
+        let n = n as usize;
+        if n.saturating_mul(min) > self.0.len() {
+            return Err(RecordError("array longer than the record"));
+        }
+        Ok(n)
     }
     fn bytes(&mut self) -> Result<Bytes> {
         let n = self.i32()?;

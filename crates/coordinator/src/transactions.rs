@@ -20,7 +20,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::records::RecordError;
+use crate::records::{Reader, RecordError};
 
 /// Kafka error codes the transaction APIs answer with.
 pub mod code {
@@ -423,54 +423,6 @@ pub fn encode((id, value): &TxnRecord) -> (Bytes, Option<Bytes>) {
         v.freeze()
     });
     (k.freeze(), v)
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8], RecordError> {
-        if self.0.len() < n {
-            return Err(RecordError("truncated"));
-        }
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        Ok(a)
-    }
-    fn i8(&mut self) -> Result<i8, RecordError> {
-        Ok(self.take(1)?[0] as i8)
-    }
-    fn i16(&mut self) -> Result<i16, RecordError> {
-        let b = self.take(2)?;
-        Ok(i16::from_be_bytes([b[0], b[1]]))
-    }
-    fn i32(&mut self) -> Result<i32, RecordError> {
-        let b = self.take(4)?;
-        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-    fn i64(&mut self) -> Result<i64, RecordError> {
-        let mut x = [0u8; 8];
-        x.copy_from_slice(self.take(8)?);
-        Ok(i64::from_be_bytes(x))
-    }
-    fn string(&mut self) -> Result<String, RecordError> {
-        let n = self.i16()?;
-        if n < 0 {
-            return Err(RecordError("null string"));
-        }
-        String::from_utf8(self.take(n as usize)?.to_vec()).map_err(|_| RecordError("invalid utf-8"))
-    }
-    /// An array count, bounded by the bytes left (each element is at least `min` bytes).
-    fn count(&mut self, min: usize) -> Result<usize, RecordError> {
-        let n = self.i32()?;
-        if n < 0 {
-            return Ok(0);
-        }
-        let n = n as usize;
-        if n.saturating_mul(min) > self.0.len() {
-            return Err(RecordError("array longer than the record"));
-        }
-        Ok(n)
-    }
 }
 
 /// Decodes a record; `Ok(None)` for a key version this broker does not know.
