@@ -1,7 +1,9 @@
-//! Gregor's group coordinator: the classic consumer-group protocol and
-//! committed offsets, as a state machine without I/O. It emits records for
-//! `__consumer_offsets` (in Kafka's schemas) and rebuilds itself by replaying
-//! them; time is always passed in, so tests drive it on a manual clock.
+//! Gregor's coordinators as state machines without I/O: the group
+//! coordinator (classic and KIP-848 consumer groups, committed offsets) and
+//! the transaction coordinator (`transactions`). They emit records for
+//! `__consumer_offsets` and `__transaction_state` (in Kafka's schemas) and
+//! rebuild themselves by replaying them; time is always passed in, so tests
+//! drive them on a manual clock.
 
 pub mod coordinator;
 pub mod group;
