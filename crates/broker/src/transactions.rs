@@ -408,3 +408,58 @@ pub fn fenced_code(error: i16, new_enough: bool) -> i16 {
         error
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::config::BrokerConfig;
+    use std::collections::BTreeMap as Map;
+
+    /// A crash after Prepare was persisted but before the markers were
+    /// written: the next start writes them and completes the transaction.
+    #[test]
+    fn a_transaction_left_prepared_is_finished_at_start() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let config = BrokerConfig {
+            data_dir: dir.path().to_path_buf(),
+            transaction_partitions: 1,
+            ..BrokerConfig::default()
+        };
+        let b = Broker::open(config.clone(), Arc::new(SystemClock)).expect("open");
+        b.create_topic("t", 1, 1, Map::new()).expect("topic");
+        let (pid, epoch) = b.txns.init_producer_id(&b, "tx", 60_000).expect("init");
+        b.txns
+            .add_partitions(&b, "tx", pid, epoch, &[("t".to_string(), 0)])
+            .expect("add");
+        let p = b.topic("t").and_then(|t| t.partition(0)).expect("t-0");
+        let mut batch = gregor_storage::batch::builder::batch(&[b"v"], 1, Some((pid, epoch, 0)));
+        batch[21..23].copy_from_slice(&0x10i16.to_be_bytes()); // transactional
+        let crc = crc32c::crc32c(&batch[21..]);
+        batch[17..21].copy_from_slice(&crc.to_be_bytes());
+        {
+            let mut log = p.log.lock();
+            log.append(&mut batch, 0, false, 1).expect("append");
+            p.publish(&log, 1);
+            assert_eq!(log.last_stable_offset(), 0, "open transaction");
+        }
+        // EndTxn(commit) up to Prepare only, then the broker dies.
+        {
+            let mut state = b.txns.state.lock();
+            let plan = state
+                .end("tx", pid, epoch, true, b.clock.now_ms())
+                .expect("end")
+                .expect("plan");
+            b.txns.persist(&b, &plan.prepare).expect("persist prepare");
+        }
+        drop((p, b)); // no close: as after kill -9
+        let b = Broker::open(config, Arc::new(SystemClock)).expect("reopen");
+        let status = b.txns.read(|t| t.get("tx").map(|m| m.status));
+        assert_eq!(status, Some(TxnStatus::CompleteCommit));
+        let p = b.topic("t").and_then(|t| t.partition(0)).expect("t-0");
+        let log = p.log.lock();
+        assert_eq!(log.log_end_offset(), 2, "the commit marker was written");
+        assert_eq!(log.last_stable_offset(), 2);
+        assert!(log.aborted_transactions(0, 2).is_empty());
+    }
+}
