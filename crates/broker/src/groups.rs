@@ -14,17 +14,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::Bytes;
 use gregor_coordinator::{
     partition_for, Coordinator, CoordinatorRecord, Effects, GroupConfig, Reply, Token,
-};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use crate::state::{Broker, Topic, TopicError};
+use crate::internal_topic;
+use crate::state::{Broker, Topic};
 
 /// Name of the internal offsets topic.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -55,10 +53,7 @@ impl std::fmt::Debug for GroupService {
     }
 }
 
-/// A write to `__consumer_offsets` failed; the caller answers with
-/// COORDINATOR_NOT_AVAILABLE.
-#[derive(Debug)]
-pub struct WriteFailed;
+pub use crate::internal_topic::WriteFailed;
 
 impl GroupService {
     pub fn new(
@@ -147,21 +142,7 @@ impl GroupService {
     }
 
     fn offsets_topic(&self, broker: &Broker) -> Result<Arc<Topic>, WriteFailed> {
-        if let Some(t) = broker.topic(OFFSETS_TOPIC) {
-            return Ok(t);
-        }
-        let configs = BTreeMap::from([
-            ("cleanup.policy".to_string(), "compact".to_string()),
-            ("retention.ms".to_string(), "-1".to_string()),
-        ]);
-        match broker.create_topic(OFFSETS_TOPIC, self.partitions, 1, configs) {
-            Ok(t) => Ok(t),
-            Err(TopicError::AlreadyExists) => broker.topic(OFFSETS_TOPIC).ok_or(WriteFailed),
-            Err(e) => {
-                tracing::error!(error = ?e, "cannot create __consumer_offsets");
-                Err(WriteFailed)
-            }
-        }
+        internal_topic::get_or_create(broker, OFFSETS_TOPIC, self.partitions)
     }
 
     /// Appends the records (grouped into one batch per partition), then
@@ -193,53 +174,14 @@ impl GroupService {
         producer: Option<(i64, i16)>,
     ) -> Result<(), WriteFailed> {
         let topic = self.offsets_topic(broker)?;
-        let (producer_id, producer_epoch) = producer.unwrap_or((-1, -1));
-        let now = broker.clock.now_ms();
-        let mut by_partition: BTreeMap<i32, Vec<Record>> = BTreeMap::new();
+        let mut by_partition: BTreeMap<i32, Vec<(Bytes, Option<Bytes>)>> = BTreeMap::new();
         for r in records {
             let p = partition_for(r.group(), topic.partition_count());
-            let (key, value) = r.encode();
-            let list = by_partition.entry(p).or_default();
-            list.push(Record {
-                transactional: producer.is_some(),
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id,
-                producer_epoch,
-                timestamp_type: TimestampType::Creation,
-                offset: list.len() as i64,
-                sequence: -1,
-                timestamp: now,
-                key: Some(key),
-                value,
-                headers: Default::default(),
-            });
+            by_partition.entry(p).or_default().push(r.encode());
         }
         for (p, recs) in by_partition {
-            let Some(partition) = topic.partition(p) else {
-                return Err(WriteFailed);
-            };
-            let mut buf = BytesMut::new();
-            if let Err(e) = RecordBatchEncoder::encode(
-                &mut buf,
-                &recs,
-                &RecordEncodeOptions {
-                    version: 2,
-                    compression: Compression::None,
-                },
-            ) {
-                tracing::error!(error = %e, "cannot encode __consumer_offsets batch");
-                return Err(WriteFailed);
-            }
-            let mut log = partition.log.lock();
-            match log.append(&mut buf, 0, false, now) {
-                Ok(a) => partition.publish(&log, a.record_count),
-                Err(e) => {
-                    tracing::error!(partition = p, error = %e, "cannot append to __consumer_offsets");
-                    return Err(WriteFailed);
-                }
-            }
+            let partition = topic.partition(p).ok_or(WriteFailed)?;
+            internal_topic::append(broker, &partition, recs, producer)?;
         }
         Ok(())
     }

@@ -15,21 +15,15 @@
 //! start-up finishes the job. All of it runs under one lock, so transaction
 //! operations are serialised (they are rare next to produce and fetch).
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
-use bytes::BytesMut;
 use gregor_coordinator::transactions::{
     self, code, EndPlan, InitOutcome, Marker, Transactions, TxnRecord, TxnStatus,
 };
 use gregor_coordinator::{partition_for, CoordinatorRecord};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use parking_lot::Mutex;
 
 use crate::groups::{PendingTxnOffsets, OFFSETS_TOPIC};
-use crate::state::{Broker, Topic, TopicError};
+use crate::internal_topic;
+use crate::state::{Broker, Topic};
 
 /// Name of the internal transaction log topic.
 pub const TXN_TOPIC: &str = "__transaction_state";
@@ -94,74 +88,16 @@ impl TxnService {
         }
     }
 
-    fn topic(&self, broker: &Broker) -> Result<Arc<Topic>, i16> {
-        if let Some(t) = broker.topic(TXN_TOPIC) {
-            return Ok(t);
-        }
-        let configs = BTreeMap::from([
-            ("cleanup.policy".to_string(), "compact".to_string()),
-            ("retention.ms".to_string(), "-1".to_string()),
-        ]);
-        match broker.create_topic(
-            TXN_TOPIC,
-            broker.config().transaction_partitions,
-            1,
-            configs,
-        ) {
-            Ok(t) => Ok(t),
-            Err(TopicError::AlreadyExists) => {
-                broker.topic(TXN_TOPIC).ok_or(COORDINATOR_NOT_AVAILABLE)
-            }
-            Err(e) => {
-                tracing::error!(error = ?e, "cannot create __transaction_state");
-                Err(COORDINATOR_NOT_AVAILABLE)
-            }
-        }
-    }
-
     /// Appends one record to the id's `__transaction_state` partition.
     fn persist(&self, broker: &Broker, rec: &TxnRecord) -> Result<(), i16> {
-        let topic = self.topic(broker)?;
+        let partitions = broker.config().transaction_partitions;
+        let topic = internal_topic::get_or_create(broker, TXN_TOPIC, partitions)
+            .map_err(|_| COORDINATOR_NOT_AVAILABLE)?;
         let partition = topic
             .partition(partition_for(&rec.0, topic.partition_count()))
             .ok_or(COORDINATOR_NOT_AVAILABLE)?;
-        let (key, value) = transactions::encode(rec);
-        let now = broker.clock.now_ms();
-        let record = Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: 0,
-            sequence: -1,
-            timestamp: now,
-            key: Some(key),
-            value,
-            headers: Default::default(),
-        };
-        let mut buf = BytesMut::new();
-        let opts = RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        };
-        RecordBatchEncoder::encode(&mut buf, [&record], &opts).map_err(|e| {
-            tracing::error!(error = %e, "cannot encode a __transaction_state record");
-            COORDINATOR_NOT_AVAILABLE
-        })?;
-        let mut log = partition.log.lock();
-        match log.append(&mut buf, 0, false, now) {
-            Ok(a) => {
-                partition.publish(&log, a.record_count);
-                Ok(())
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot append to __transaction_state");
-                Err(COORDINATOR_NOT_AVAILABLE)
-            }
-        }
+        internal_topic::append(broker, &partition, vec![transactions::encode(rec)], None)
+            .map_err(|_| COORDINATOR_NOT_AVAILABLE)
     }
 
     /// Carries out an [`EndPlan`]: markers, then the Complete record.
@@ -415,6 +351,7 @@ mod tests {
     use crate::clock::SystemClock;
     use crate::config::BrokerConfig;
     use std::collections::BTreeMap as Map;
+    use std::sync::Arc;
 
     /// A crash after Prepare was persisted but before the markers were
     /// written: the next start writes them and completes the transaction.

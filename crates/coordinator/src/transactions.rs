@@ -130,6 +130,27 @@ fn record(id: &str, m: &TxnMetadata) -> TxnRecord {
     (id.to_string(), Some(m.clone()))
 }
 
+/// The plan that ends a transaction in a Prepare state: its record, and a
+/// marker of the prepared outcome for each of its partitions.
+fn end_plan(id: &str, m: &TxnMetadata) -> EndPlan {
+    let commit = m.status == TxnStatus::PrepareCommit;
+    EndPlan {
+        transactional_id: id.to_string(),
+        prepare: record(id, m),
+        markers: m
+            .partitions
+            .iter()
+            .map(|(topic, partition)| Marker {
+                topic: topic.clone(),
+                partition: *partition,
+                producer_id: m.producer_id,
+                producer_epoch: m.producer_epoch,
+                commit,
+            })
+            .collect(),
+    }
+}
+
 impl Transactions {
     pub fn get(&self, id: &str) -> Option<&TxnMetadata> {
         self.txns.get(id)
@@ -297,22 +318,7 @@ impl Transactions {
             TxnStatus::PrepareAbort
         };
         m.last_update_ms = now;
-        let markers = m
-            .partitions
-            .iter()
-            .map(|(topic, partition)| Marker {
-                topic: topic.clone(),
-                partition: *partition,
-                producer_id: m.producer_id,
-                producer_epoch: m.producer_epoch,
-                commit,
-            })
-            .collect();
-        EndPlan {
-            transactional_id: id.to_string(),
-            prepare: record(id, m),
-            markers,
-        }
+        end_plan(id, m)
     }
 
     /// After the markers are written: Complete{Commit,Abort}. Returns the
@@ -351,21 +357,7 @@ impl Transactions {
             .txns
             .iter()
             .filter(|(_, m)| matches!(m.status, TxnStatus::PrepareCommit | TxnStatus::PrepareAbort))
-            .map(|(id, m)| EndPlan {
-                transactional_id: id.clone(),
-                prepare: record(id, m),
-                markers: m
-                    .partitions
-                    .iter()
-                    .map(|(topic, partition)| Marker {
-                        topic: topic.clone(),
-                        partition: *partition,
-                        producer_id: m.producer_id,
-                        producer_epoch: m.producer_epoch,
-                        commit: m.status == TxnStatus::PrepareCommit,
-                    })
-                    .collect(),
-            })
+            .map(|(id, m)| end_plan(id, m))
             .collect();
         out.sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id));
         out
