@@ -511,12 +511,11 @@ impl Coordinator {
             GroupState::PreparingRebalance => fail(&mut fx, code::REBALANCE_IN_PROGRESS),
             GroupState::Stable => {
                 member.synced = true;
-                let r = SyncResponse {
-                    error: code::NONE,
-                    protocol_type: group.protocol_type.clone(),
-                    protocol_name: group.protocol.clone(),
-                    assignment: member.assignment.clone(),
-                };
+                let r = SyncResponse::assigned(
+                    &group.protocol_type,
+                    &group.protocol,
+                    member.assignment.clone(),
+                );
                 fx.reply(token, Reply::Sync(r));
             }
             GroupState::CompletingRebalance => {
@@ -539,12 +538,11 @@ impl Coordinator {
                     });
                     for m in group.members.values_mut() {
                         if let Some(t) = m.awaiting_sync.take() {
-                            let r = SyncResponse {
-                                error: code::NONE,
-                                protocol_type: group.protocol_type.clone(),
-                                protocol_name: group.protocol.clone(),
-                                assignment: m.assignment.clone(),
-                            };
+                            let r = SyncResponse::assigned(
+                                &group.protocol_type,
+                                &group.protocol,
+                                m.assignment.clone(),
+                            );
                             fx.reply(t, Reply::Sync(r));
                         }
                     }

@@ -132,6 +132,20 @@ pub struct SyncResponse {
 }
 
 impl SyncResponse {
+    /// A member's assignment in a group using `protocol_type`/`protocol_name`.
+    pub fn assigned(
+        protocol_type: &Option<String>,
+        protocol_name: &Option<String>,
+        assignment: Bytes,
+    ) -> Self {
+        SyncResponse {
+            error: 0,
+            protocol_type: protocol_type.clone(),
+            protocol_name: protocol_name.clone(),
+            assignment,
+        }
+    }
+
     pub fn error(error: i16) -> Self {
         SyncResponse {
             error,
